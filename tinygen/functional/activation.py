@@ -1,0 +1,194 @@
+"""Activations and the small layers built on elementwise ops.
+
+    sigmoid(x)    s = 1 / (1 + e^-x)           ds/dx = s (1 - s)
+    tanh(x)       t                            dt/dx = 1 - t^2
+    relu(x)       max(x, 0)                    1 if x > 0 else 0
+    leaky_relu    x if x > 0 else a x          1 if x > 0 else a
+    elu           x if x > 0 else a (e^x - 1)  1 if x > 0 else y + a
+    softplus      log(1 + e^x)                 sigmoid(x)
+    softmax       p_k = e^(x_k) / sum_j e^(x_j)     dL/dx = p (g - sum_k g_k p_k)
+    log_softmax   l = x - logsumexp(x)              dL/dx = g - p sum_k g_k
+
+The forward passes are the numerically stable forms: sigmoid never exponentiates
+a positive number, softplus(x) = max(x, 0) + log(1 + e^-|x|), and softmax
+subtracts the max first. The derivative masks of relu-like functions are
+constants, so their second derivatives are 0 (exactly, away from the kink).
+"""
+import numpy as np
+
+from ..autograd.function import Function
+from ..autograd.tensor import Tensor
+from .. import backend
+from .elementwise import exp, sigmoid_array
+from .reduction import sum as _sum
+from .shape import reshape, repeat
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        return sigmoid_array(x)
+
+    def backward(self, g):
+        s = self.output
+        return g * (s - s * s)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        return backend.get_array_module(x).tanh(x)
+
+    def backward(self, g):
+        t = self.output
+        return g * (1 - t * t)
+
+
+class Relu(Function):
+    def forward(self, x):
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, g):
+        return g * Tensor._make(self.mask.astype(g.dtype))
+
+
+class LeakyRelu(Function):
+    def forward(self, x, slope):
+        xp = backend.get_array_module(x)
+        self.factor = xp.where(x > 0, 1, slope).astype(x.dtype)
+        return x * self.factor
+
+    def backward(self, g):
+        return g * Tensor._make(self.factor)
+
+
+class Elu(Function):
+    def forward(self, x, alpha):
+        xp = backend.get_array_module(x)
+        self.alpha = alpha
+        self.mask = x > 0
+        return xp.where(self.mask, x, alpha * xp.expm1(xp.minimum(x, 0)))
+
+    def backward(self, g):
+        m = Tensor._make(self.mask.astype(g.dtype))
+        return g * (m + (1 - m) * (self.output + self.alpha))
+
+
+class Softplus(Function):
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, g):
+        return g * sigmoid(self.inputs[0])
+
+
+class Softmax(Function):
+    def forward(self, x, axis):
+        xp = backend.get_array_module(x)
+        self.axis = axis
+        e = xp.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+
+    def backward(self, g):
+        p = self.output
+        return p * (g - _sum(g * p, self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def forward(self, x, axis):
+        xp = backend.get_array_module(x)
+        self.axis = axis
+        z = x - x.max(axis=axis, keepdims=True)
+        return z - xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
+
+    def backward(self, g):
+        return g - exp(self.output) * _sum(g, self.axis, keepdims=True)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def relu(x):
+    return Relu.apply(x)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return LeakyRelu.apply(x, slope=float(negative_slope))
+
+
+def elu(x, alpha=1.0):
+    return Elu.apply(x, alpha=float(alpha))
+
+
+def softplus(x):
+    return Softplus.apply(x)
+
+
+def _axis(x, axis, op):
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor of shape {tuple(x.shape)}")
+    return axis % x.ndim
+
+
+def softmax(x, axis=-1):
+    return Softmax.apply(x, axis=_axis(x, axis, "softmax"))
+
+
+def log_softmax(x, axis=-1):
+    return LogSoftmax.apply(x, axis=_axis(x, axis, "log_softmax"))
+
+
+# --- layers made of the ops above ----------------------------------------
+
+def one_hot(indices, num_classes, dtype=np.float32):
+    """Integer labels (any shape) -> float one-hot vectors along a new last axis (no gradient)."""
+    idx = indices.data if isinstance(indices, Tensor) else indices
+    xp = backend.get_array_module(idx)
+    idx = xp.asarray(idx)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: labels must be integers, got {idx.dtype}")
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
+        raise ValueError(f"one_hot: labels must lie in [0, {num_classes}), got values from "
+                         f"{int(idx.min())} to {int(idx.max())}")
+    return Tensor._make((idx[..., None] == xp.arange(num_classes)).astype(dtype))
+
+
+def dropout(x, p=0.5, training=True, generator=None):
+    """Zero each value with probability p and scale the rest by 1/(1-p) (inverted dropout).
+
+    Identity when not training or p = 0. The mask is a constant, drawn from the
+    device's generator (``tinygen.manual_seed``) unless ``generator`` is given.
+    """
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout: p must lie in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    gen = generator or backend.generator(x.device)
+    keep = (gen.random(x.shape) >= p).astype(x.dtype) / (1 - p)
+    return x * Tensor._make(keep if x.device == "cpu" else backend.to_device(keep, x.device))
+
+
+def upsample_nearest(x, scale=2):
+    """(N, C, H, W) -> (N, C, H*scale, W*scale), each pixel copied into a scale x scale block."""
+    if x.ndim != 4:
+        raise ValueError(f"upsample_nearest: expected a 4-D (N, C, H, W) input, got shape {tuple(x.shape)}")
+    if not isinstance(scale, (int, np.integer)) or scale < 1:
+        raise ValueError(f"upsample_nearest: scale must be a positive integer, got {scale!r}")
+    return repeat(repeat(x, scale, axis=2), scale, axis=3)
+
+
+def avg_pool2d(x, kernel_size=2):
+    """Average over non-overlapping k x k blocks: (N, C, H, W) -> (N, C, H/k, W/k)."""
+    if x.ndim != 4:
+        raise ValueError(f"avg_pool2d: expected a 4-D (N, C, H, W) input, got shape {tuple(x.shape)}")
+    k = kernel_size
+    n, c, h, w = x.shape
+    if h % k or w % k:
+        raise ValueError(f"avg_pool2d: height {h} and width {w} must be multiples of kernel_size {k}")
+    from .reduction import mean
+    return mean(reshape(x, (n, c, h // k, k, w // k, k)), axis=(3, 5))

@@ -1,0 +1,371 @@
+"""Elementwise arithmetic and maths, with broadcasting.
+
+For z = f(a, b) broadcast to a common shape, the chain rule gives the gradient
+at the broadcast shape; each input then receives it summed back to its own
+shape:
+
+    dL/da = sum_to(dL/dz * df/da, a.shape)          (sum over broadcast axes)
+
+``sum_to`` and ``expand`` (broadcast_to) are each other's backward.
+
+    add     z = a + b        dz/da = 1            dz/db = 1
+    sub     z = a - b        dz/da = 1            dz/db = -1
+    mul     z = a * b        dz/da = b            dz/db = a
+    div     z = a / b        dz/da = 1 / b        dz/db = -a / b^2 = -z / b
+    pow     z = a ** b       dz/da = b a^(b-1)    dz/db = z log a
+    exp     z = e^x          dz/dx = z
+    log     z = log x        dz/dx = 1 / x
+    sqrt    z = x^(1/2)      dz/dx = 1 / (2 z)
+    abs     z = |x|          dz/dx = sign x       (0 at x = 0)
+    clip    z = min(max(x, lo), hi)      dz/dx = 1 inside [lo, hi], else 0
+    maximum z = max(a, b)    the gradient goes to the larger (to a on ties)
+    where   z = c ? a : b    the gradient goes where it came from
+
+Comparisons (<, ==, ...) return boolean tensors that carry no gradient.
+"""
+import operator
+
+import numpy as np
+
+from ..autograd.function import Function
+from ..autograd.tensor import Tensor
+from .. import backend
+from ._base import as_tensor, shapes_of
+
+
+# --- broadcasting --------------------------------------------------------
+
+class SumTo(Function):
+    def forward(self, x, shape):
+        self.in_shape = x.shape
+        lead = x.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
+                                           if s == 1 and x.shape[lead + i] != 1)
+        y = x.sum(axis=axes, keepdims=True) if axes else x
+        return y.reshape(shape) if lead else y
+
+    def backward(self, g):
+        return expand(g, self.in_shape)
+
+
+class Expand(Function):
+    def forward(self, x, shape):
+        xp = backend.get_array_module(x)
+        self.in_shape = x.shape
+        return xp.broadcast_to(x, shape)
+
+    def backward(self, g):
+        return sum_to(g, self.in_shape)
+
+
+def sum_to(x, shape):
+    """Sum ``x`` over the axes that broadcasting added, down to ``shape``."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    return SumTo.apply(x, shape=shape)
+
+
+def expand(x, shape):
+    """Broadcast ``x`` to ``shape`` (a read-only view on the forward pass)."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    try:
+        np.broadcast_shapes(x.shape, shape)
+    except ValueError:
+        raise ValueError(f"expand: cannot broadcast shape {tuple(x.shape)} to {shape}") from None
+    return Expand.apply(x, shape=shape)
+
+
+def _binary(cls, name, a, b):
+    if not isinstance(a, Tensor):
+        a = as_tensor(a, like=b)
+    elif not isinstance(b, Tensor):
+        b = as_tensor(b, like=a)
+    try:
+        return cls.apply(a, b)
+    except ValueError as e:
+        if a.shape != b.shape and "broadcast" in str(e):
+            raise ValueError(f"{name}: shapes {shapes_of(a, b)} cannot be broadcast together") from None
+        raise
+
+
+# --- arithmetic ----------------------------------------------------------
+
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        a, b = self.inputs
+        return sum_to(g, a.shape), sum_to(g, b.shape)
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        a, b = self.inputs
+        return sum_to(g, a.shape), (sum_to(-g, b.shape) if self.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = sum_to(g * b, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(g * a, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = g / b
+        gb = sum_to(-ga * self.output, b.shape) if self.needs_input_grad[1] else None
+        return sum_to(ga, a.shape), gb
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, g):
+        return -g
+
+
+class Pow(Function):
+    def forward(self, a, b):
+        return a ** b
+
+    def backward(self, g):
+        a, b = self.inputs
+        ga = sum_to(g * b * a ** (b - 1), a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(g * self.output * log(a), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class PowScalar(Function):
+    """x ** p for a constant exponent p (the common case: squares, square roots)."""
+    def forward(self, x, p):
+        self.p = p
+        return x ** p
+
+    def backward(self, g):
+        x, = self.inputs
+        if self.p == 2:
+            return g * (2 * x)
+        return g * (self.p * x ** (self.p - 1))
+
+
+def add(a, b):
+    return _binary(Add, "add", a, b)
+
+
+def sub(a, b):
+    return _binary(Sub, "sub", a, b)
+
+
+def mul(a, b):
+    return _binary(Mul, "mul", a, b)
+
+
+def div(a, b):
+    return _binary(Div, "div", a, b)
+
+
+def neg(x):
+    return Neg.apply(x)
+
+
+def pow(a, b):
+    """a ** b; b may be a Tensor or a constant number."""
+    if isinstance(a, Tensor) and isinstance(b, (int, float, np.number)):
+        if b == 1:
+            return a
+        return PowScalar.apply(a, p=b)
+    return _binary(Pow, "pow", a, b)
+
+
+# --- unary maths ---------------------------------------------------------
+
+class Exp(Function):
+    def forward(self, x):
+        return backend.get_array_module(x).exp(x)
+
+    def backward(self, g):
+        return g * self.output
+
+
+class Log(Function):
+    def forward(self, x):
+        return backend.get_array_module(x).log(x)
+
+    def backward(self, g):
+        return g / self.inputs[0]
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        return backend.get_array_module(x).sqrt(x)
+
+    def backward(self, g):
+        return g / (2 * self.output)
+
+
+class Abs(Function):
+    def forward(self, x):
+        return backend.get_array_module(x).abs(x)
+
+    def backward(self, g):
+        x = self.inputs[0].data
+        return g * Tensor._make(backend.get_array_module(x).sign(x))
+
+
+class Clip(Function):
+    def forward(self, x, lo, hi):
+        xp = backend.get_array_module(x)
+        self.inside = ((x >= lo) if lo is not None else True) & ((x <= hi) if hi is not None else True)
+        return xp.clip(x, lo, hi)
+
+    def backward(self, g):
+        return g * Tensor._make(self.inside.astype(g.dtype))
+
+
+def exp(x):
+    return Exp.apply(x)
+
+
+def log(x):
+    return Log.apply(x)
+
+
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
+def abs(x):
+    return Abs.apply(x)
+
+
+def clip(x, lo=None, hi=None):
+    """Clamp to [lo, hi] (either may be None); the gradient is zero where x was clamped."""
+    if lo is None and hi is None:
+        raise ValueError("clip: give lo, hi or both")
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"clip: lo={lo} is greater than hi={hi}")
+    return Clip.apply(x, lo=lo, hi=hi)
+
+
+def sigmoid_array(x):
+    """1 / (1 + e^-x) without overflow: exponentiate only non-positive numbers."""
+    xp = backend.get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+# --- selection -----------------------------------------------------------
+
+class Where(Function):
+    def forward(self, a, b, cond):
+        self.cond = cond
+        return backend.get_array_module(a).where(cond, a, b)
+
+    def backward(self, g):
+        a, b = self.inputs
+        m = Tensor._make(self.cond.astype(g.dtype))
+        ga = sum_to(g * m, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(g * (1 - m), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def where(cond, a, b):
+    """Elementwise ``cond ? a : b`` (cond a boolean Tensor or array, not differentiated)."""
+    cond_arr = cond.data if isinstance(cond, Tensor) else cond
+    if not isinstance(a, Tensor):
+        a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
+    if not isinstance(b, Tensor):
+        b = as_tensor(b, like=a)
+    xp = backend.get_array_module(a.data)
+    cond_arr = xp.asarray(cond_arr)
+    if cond_arr.dtype != bool:
+        raise TypeError(f"where: cond must be boolean, got {cond_arr.dtype}")
+    try:
+        return Where.apply(a, b, cond=cond_arr)
+    except ValueError:
+        raise ValueError(f"where: shapes cond {tuple(cond_arr.shape)}, a {tuple(a.shape)} and "
+                         f"b {tuple(b.shape)} cannot be broadcast together") from None
+
+
+def maximum(a, b):
+    """Elementwise max; on ties the gradient goes to ``a``."""
+    a, b = (a, as_tensor(b, like=a)) if isinstance(a, Tensor) else (as_tensor(a, like=b), b)
+    return where(a.data >= b.data, a, b)
+
+
+def minimum(a, b):
+    """Elementwise min; on ties the gradient goes to ``a``."""
+    a, b = (a, as_tensor(b, like=a)) if isinstance(a, Tensor) else (as_tensor(a, like=b), b)
+    return where(a.data <= b.data, a, b)
+
+
+# --- dtype and device ----------------------------------------------------
+
+class Cast(Function):
+    def forward(self, x, dtype):
+        self.in_dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, g):
+        return cast(g, self.in_dtype)
+
+
+class ToDevice(Function):
+    def forward(self, x, device):
+        self.src = backend.device_of(x)
+        return backend.to_device(x, device)
+
+    def backward(self, g):
+        return to_device(g, self.src)
+
+
+def cast(x, dtype):
+    dtype = np.dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    if x.requires_grad and dtype.kind not in "fc":
+        return Tensor._make(x.data.astype(dtype))  # an integer copy carries no gradient
+    return Cast.apply(x, dtype=dtype)
+
+
+def to_device(x, device):
+    return ToDevice.apply(x, device=backend.normalize_device(device))
+
+
+# --- comparisons (no gradient) -------------------------------------------
+
+def _compare(op, a, b):
+    a_arr = a.data if isinstance(a, Tensor) else a
+    b_arr = b.data if isinstance(b, Tensor) else b
+    try:
+        return Tensor._make(op(a_arr, b_arr))
+    except ValueError:
+        sa = getattr(a_arr, "shape", ())
+        sb = getattr(b_arr, "shape", ())
+        raise ValueError(f"comparison: shapes {tuple(sa)} and {tuple(sb)} cannot be broadcast "
+                         f"together") from None
+
+
+def less(a, b): return _compare(operator.lt, a, b)
+def less_equal(a, b): return _compare(operator.le, a, b)
+def greater(a, b): return _compare(operator.gt, a, b)
+def greater_equal(a, b): return _compare(operator.ge, a, b)
+def equal(a, b): return _compare(operator.eq, a, b)
+def not_equal(a, b): return _compare(operator.ne, a, b)
