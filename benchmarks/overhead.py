@@ -1,0 +1,111 @@
+"""Per-op overhead and an MLP training step, beside PyTorch CPU when it is installed.
+
+    python benchmarks/overhead.py
+
+1. A tiny elementwise op (x * y + x on 4 floats, forward + backward): nearly all
+   of the time is the framework's own Python/C++ bookkeeping, so the ratio
+   measures the engine's overhead per op.
+2. One SGD training step of an MLP 784-512-512-10 (ReLU, cross-entropy) at
+   batch 128: here the matrix products dominate (both sides call BLAS).
+
+Targets (issue 2): overhead ratio at most 3x, MLP step at most 1.3x PyTorch's.
+"""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import tinygen  # noqa: E402
+import tinygen.functional as F  # noqa: E402
+from _timing import median_time, try_import_torch, print_table  # noqa: E402
+
+
+def tiny_op_tinygen():
+    x = tinygen.tensor(np.ones(4, np.float32), requires_grad=True)
+    y = tinygen.tensor(np.full(4, 2.0, np.float32), requires_grad=True)
+
+    def step():
+        z = (x * y + x).sum()
+        z.backward()
+        x.grad = y.grad = None
+    return step
+
+
+def tiny_op_torch(torch):
+    x = torch.ones(4, requires_grad=True)
+    y = torch.full((4,), 2.0, requires_grad=True)
+
+    def step():
+        z = (x * y + x).sum()
+        z.backward()
+        x.grad = y.grad = None
+    return step
+
+
+SIZES = [784, 512, 512, 10]
+
+
+def mlp_tinygen(batch=128):
+    rng = np.random.default_rng(0)
+    ws = [tinygen.tensor(rng.standard_normal((o, i), dtype=np.float32) / np.sqrt(i), requires_grad=True)
+          for i, o in zip(SIZES[:-1], SIZES[1:])]
+    bs = [tinygen.tensor(np.zeros(o, np.float32), requires_grad=True) for o in SIZES[1:]]
+    x = tinygen.tensor(rng.standard_normal((batch, 784), dtype=np.float32))
+    y = rng.integers(0, 10, batch)
+
+    def step():
+        h = x
+        for k, (w, b) in enumerate(zip(ws, bs)):
+            h = F.linear(h, w, b)
+            if k < len(ws) - 1:
+                h = F.relu(h)
+        loss = F.cross_entropy(h, y)
+        loss.backward()
+        for p in ws + bs:  # plain SGD, in place
+            p.data -= 0.01 * p.grad.data
+            p.grad = None
+    return step
+
+
+def mlp_torch(torch, batch=128):
+    torch.manual_seed(0)
+    layers = []
+    for k, (i, o) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+        layers.append(torch.nn.Linear(i, o))
+        if k < len(SIZES) - 2:
+            layers.append(torch.nn.ReLU())
+    net = torch.nn.Sequential(*layers)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    x = torch.randn(batch, 784)
+    y = torch.randint(0, 10, (batch,))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def main():
+    torch = try_import_torch()
+    rows = []
+    for name, ours, theirs, unit, scale in [
+        ("tiny op fwd+bwd", tiny_op_tinygen(), torch and tiny_op_torch(torch), "us", 1e6),
+        ("MLP 784-512-512-10 step, batch 128", mlp_tinygen(), torch and mlp_torch(torch), "ms", 1e3),
+    ]:
+        t_ours = median_time(ours, repeat=9)
+        if theirs is not None:
+            t_theirs = median_time(theirs, repeat=9)
+            rows.append((name, f"{t_ours * scale:.1f} {unit}", f"{t_theirs * scale:.1f} {unit}",
+                         f"{t_ours / t_theirs:.2f}"))
+        else:
+            rows.append((name, f"{t_ours * scale:.1f} {unit}", "(torch not installed)", "-"))
+    print(f"threads: {os.cpu_count()} cores; numpy {np.__version__}"
+          + (f"; torch {torch.__version__}" if torch else ""))
+    print_table(rows, ["benchmark", "tinygen", "pytorch cpu", "ratio"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The common surface of every generative model.
+
+A model is an ``nn.Module`` that also owns its optimiser(s), so one call does one
+optimisation step and the command line never needs to know what is inside:
+
+    train_step(batch) -> {"loss": float, ...}    one step on a batch of images (N, C, H, W)
+    sample(n)         -> Tensor (n, C, H, W)      in the data's range [0, 1]
+    evaluate(batch)   -> {"nll_nats": ...}        explicit models: mean -log p(x) per image
+    log_prob(x)       -> Tensor (N,)              explicit models only: exact log p(x) in nats
+    state_dict()                                  parameters and buffers (Module)
+    training_state() / load_training_state()      optimiser state too, for exact resume
+
+Explicit models (a density) get ``evaluate`` for free from ``log_prob``:
+nll_nats = -mean_n log p(x_n) and bits_per_dim = nll_nats / (D ln 2), D = C*H*W.
+"""
+import math
+
+import numpy as np
+
+from ..autograd.grad_mode import no_grad
+from ..autograd.tensor import Tensor
+from ..nn import Module
+
+
+class GenerativeModel(Module):
+    name = None       # set by @register
+    kind = None       # 'explicit' or 'implicit'
+
+    def __init__(self, image_shape=(1, 8, 8)):
+        super().__init__()
+        image_shape = tuple(int(s) for s in image_shape)
+        if len(image_shape) != 3 or min(image_shape) < 1:
+            raise ValueError(f"{type(self).__name__}: image_shape must be (C, H, W) with positive sizes, "
+                             f"got {image_shape}")
+        self.image_shape = image_shape
+        self.optimizers = {}
+
+    # --- checking what users pass ------------------------------------------
+    def check_images(self, x, binary=False):
+        """``x`` as a Tensor of shape (N, *image_shape); with ``binary`` its values must be 0 or 1."""
+        if not isinstance(x, Tensor):
+            x = Tensor(np.asarray(x, dtype=np.float32))
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(f"{self.name}: expected images of shape (N, {', '.join(map(str, self.image_shape))}), "
+                             f"got {tuple(x.shape)}")
+        if binary:
+            d = x.data
+            if not ((d == 0) | (d == 1)).all():
+                raise ValueError(f"{self.name}: a binary model needs pixels that are 0 or 1; got values in "
+                                 f"[{float(d.min()):.3g}, {float(d.max()):.3g}] "
+                                 f"(binarize first: tinygen.data.binarize(x))")
+        return x
+
+    # --- the surface -------------------------------------------------------
+    def train_step(self, batch):
+        raise NotImplementedError
+
+    def sample(self, n):
+        raise NotImplementedError
+
+    def log_prob(self, x):
+        raise NotImplementedError(f"{self.name} is an implicit model: it can sample but has no density")
+
+    def evaluate(self, batch):
+        """Explicit models: test NLL in nats per image and in bits per dimension."""
+        if self.kind != "explicit":
+            raise NotImplementedError(f"{self.name}: evaluate() must be written by the model")
+        with no_grad():
+            was = self.training
+            self.eval()
+            lp = self.log_prob(batch)
+            self.train(was)
+        nll = -float(lp.data.mean())
+        d = int(np.prod(self.image_shape))
+        return {"nll_nats": nll, "bits_per_dim": nll / (d * math.log(2))}
+
+    def training_state(self):
+        """Everything a resumed run needs: parameters, buffers and optimiser state."""
+        return {"model": self.state_dict(),
+                "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()}}
+
+    def load_training_state(self, state):
+        self.load_state_dict(state["model"])
+        for k, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][k])

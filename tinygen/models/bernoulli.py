@@ -1,0 +1,52 @@
+"""Independent Bernoulli pixels: the baseline every other explicit model must beat.
+
+Section 1 of the notes: assume every pixel independent of every other,
+
+    p(x) = prod_i p(x_i),     p(x_i = 1) = sigmoid(l_i),
+
+so  log p(x) = sum_i [ x_i l_i - softplus(l_i) ]   with D = C*H*W parameters l.
+
+The maximum-likelihood solution is sigmoid(l_i) = mean of pixel i over the data:
+the model knows how often each pixel is on and nothing about how pixels co-occur,
+so its samples are speckled averages. The full joint table would need 2^D - 1
+parameters; the chain rule with logistic conditionals (FVSBN) needs D(D+1)/2.
+"""
+import numpy as np
+
+from .. import backend
+from .. import functional as F
+from ..autograd.grad_mode import no_grad
+from ..autograd.tensor import Tensor
+from ..nn import Parameter
+from ..optim import Adam
+from . import register
+from .base import GenerativeModel
+
+
+@register("bernoulli", kind="explicit", section="1. conditional independence",
+          summary="independent Bernoulli pixels (D parameters): the baseline")
+class BernoulliPixels(GenerativeModel):
+    def __init__(self, image_shape=(1, 8, 8), lr=0.05):
+        super().__init__(image_shape)
+        self.logits = Parameter(np.zeros(self.image_shape, dtype=np.float32))   # l_i
+        self.optimizers["main"] = Adam(self.parameters(), lr=lr)
+
+    def log_prob(self, x):
+        x = self.check_images(x, binary=True)
+        l = self.logits
+        per_pixel = x * l - F.softplus(l)                       # x_i l_i - softplus(l_i)
+        return F.sum(F.reshape(per_pixel, (x.shape[0], -1)), axis=1)
+
+    def train_step(self, batch):
+        opt = self.optimizers["main"]
+        loss = -F.mean(self.log_prob(batch))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"nll": loss.item()}
+
+    def sample(self, n):
+        with no_grad():
+            p = F.sigmoid(self.logits).data
+            u = backend.generator(self.logits.device).random((n,) + self.image_shape)
+            return Tensor._make((u < p).astype(np.float32))
