@@ -142,7 +142,10 @@ def run_backward(roots, seeds, inputs=None, retain_graph=False, create_graph=Fal
     for r, s in zip(roots, seeds):
         if r.requires_grad:
             add(key(r), s)
+            if r.creator is None:  # backward on a leaf itself: its gradient is the seed
+                leaves[key(r)] = r
     captured = {}
+    kept = {}     # Function -> its output Tensors, alive until its backward has run (see below)
 
     mode = enable_grad() if create_graph else no_grad()
     with mode:
@@ -163,6 +166,7 @@ def run_backward(roots, seeds, inputs=None, retain_graph=False, create_graph=Fal
             if all(g is None for g in gouts):
                 continue
             gins = fn.backward(*gouts)
+            kept.pop(fn, None)
             if not isinstance(gins, tuple):
                 gins = (gins,)
             if len(gins) != len(fn.inputs):
@@ -181,6 +185,12 @@ def run_backward(roots, seeds, inputs=None, retain_graph=False, create_graph=Fal
                 if t.creator is None:
                     leaves[k] = t
             if not retain_graph:
+                # fn may hold the last reference to an input that another op made, and
+                # that op's backward may still read it (exp, tanh: ``self.output`` is a
+                # weak reference), so keep such inputs alive until it has run.
+                for t in fn.inputs:
+                    if t.creator is not None:
+                        kept.setdefault(t.creator, []).append(t)
                 fn._release()
 
     if inputs is not None:
@@ -192,7 +202,10 @@ def run_backward(roots, seeds, inputs=None, retain_graph=False, create_graph=Fal
     for k, t in leaves.items():
         g = grads[k]
         if not create_graph:
-            g = g.detach()
+            # a fresh array: the walk may hand one array to several leaves (add), a
+            # read-only broadcast view (sum) or a NumPy scalar (0-d results), and an
+            # optimizer may update .grad in place
+            g = Tensor._make(backend.get_array_module(g.data).array(g.data))
         t.grad = g if t.grad is None else t.grad + g
     return None
 

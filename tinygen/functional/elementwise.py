@@ -68,7 +68,7 @@ def sum_to(x, shape):
 
 def expand(x, shape):
     """Broadcast ``x`` to ``shape`` (a read-only view on the forward pass)."""
-    shape = tuple(shape)
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if x.shape == shape:
         return x
     try:
@@ -188,6 +188,7 @@ def neg(x):
 def pow(a, b):
     """a ** b; b may be a Tensor or a constant number."""
     if isinstance(a, Tensor) and isinstance(b, (int, float, np.number)):
+        b = b.item() if isinstance(b, np.number) else b  # a NumPy scalar would upcast float32
         if b == 1:
             return a
         return PowScalar.apply(a, p=b)
@@ -261,6 +262,7 @@ def clip(x, lo=None, hi=None):
         raise ValueError("clip: give lo, hi or both")
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"clip: lo={lo} is greater than hi={hi}")
+    lo, hi = (v.item() if isinstance(v, np.number) else v for v in (lo, hi))  # keep float32 float32
     return Clip.apply(x, lo=lo, hi=hi)
 
 
@@ -304,16 +306,24 @@ def where(cond, a, b):
                          f"b {tuple(b.shape)} cannot be broadcast together") from None
 
 
+def _select(a, b, keep_a, name):
+    """where(keep_a(a, b), a, b): the common body of maximum and minimum."""
+    a, b = (a, as_tensor(b, like=a)) if isinstance(a, Tensor) else (as_tensor(a, like=b), b)
+    try:
+        cond = keep_a(a.data, b.data)
+    except ValueError:
+        raise ValueError(f"{name}: shapes {shapes_of(a, b)} cannot be broadcast together") from None
+    return where(cond, a, b)
+
+
 def maximum(a, b):
     """Elementwise max; on ties the gradient goes to ``a``."""
-    a, b = (a, as_tensor(b, like=a)) if isinstance(a, Tensor) else (as_tensor(a, like=b), b)
-    return where(a.data >= b.data, a, b)
+    return _select(a, b, operator.ge, "maximum")
 
 
 def minimum(a, b):
     """Elementwise min; on ties the gradient goes to ``a``."""
-    a, b = (a, as_tensor(b, like=a)) if isinstance(a, Tensor) else (as_tensor(a, like=b), b)
-    return where(a.data <= b.data, a, b)
+    return _select(a, b, operator.le, "minimum")
 
 
 # --- dtype and device ----------------------------------------------------

@@ -36,8 +36,9 @@ def matmul(a, b):
     if a.shape[-1] != b.shape[0 if b.ndim == 1 else -2]:
         raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not align "
                          f"({a.shape[-1]} != {b.shape[0 if b.ndim == 1 else -2]})")
-    if a.ndim == 1:
-        return reshape(matmul(reshape(a, (1, -1)), b), b.shape[:-2] + b.shape[-1:])
+    if a.ndim == 1:  # (k,) @ (k,) is a scalar; (k,) @ (..., k, m) is (..., m)
+        out_shape = b.shape[:-2] + b.shape[-1:] if b.ndim > 1 else ()
+        return reshape(matmul(reshape(a, (1, -1)), b), out_shape)
     if b.ndim == 1:
         return reshape(matmul(a, reshape(b, (-1, 1))), a.shape[:-1])
     try:

@@ -57,6 +57,8 @@ def transpose(x, axes=None):
     """Permute axes (reverse them when ``axes`` is None)."""
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
+    elif isinstance(axes, (int, np.integer)):  # x.permute(0) on a 1-D tensor
+        axes = (axes,)
     axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes "
@@ -70,6 +72,7 @@ permute = transpose
 
 
 def swapaxes(x, a, b):
+    a, b = (normalize_axis(i, x.ndim, "swapaxes")[0] for i in (a, b))
     axes = list(range(x.ndim))
     axes[a], axes[b] = axes[b], axes[a]
     return transpose(x, axes)
@@ -170,7 +173,7 @@ class Concat(Function):
         return xp.concatenate(xs, axis=axis)
 
     def backward(self, g):
-        return split(g, self.sizes, self.axis)
+        return tuple(split(g, self.sizes, self.axis))  # one gradient per input, as a tuple
 
 
 class Split(Function):

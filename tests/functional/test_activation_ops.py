@@ -1,0 +1,165 @@
+"""Activations, softmax, dropout, upsampling and pooling."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinygen.functional as F
+from tinygen.autograd import Tensor
+from tinygen.testing import arrays, shapes
+
+from strategies import check, fast, leaves
+
+SHAPES = shapes(max_dims=3, max_side=4)
+SHAPES1 = shapes(min_dims=1, max_dims=3, max_side=4)
+
+
+def _softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+ACTIVATIONS = {
+    "sigmoid": (F.sigmoid, lambda x: 1 / (1 + np.exp(-x)), "real"),
+    "tanh": (F.tanh, np.tanh, "real"),
+    "relu": (F.relu, lambda x: np.maximum(x, 0), "away_from_zero_kinks"),
+    "leaky_relu": (F.leaky_relu, lambda x: np.where(x > 0, x, 0.2 * x), "away_from_zero_kinks"),
+    "leaky_relu_0.01": (lambda t: F.leaky_relu(t, 0.01), lambda x: np.where(x > 0, x, 0.01 * x),
+                        "away_from_zero_kinks"),
+    "elu": (F.elu, lambda x: np.where(x > 0, x, np.expm1(x)), "away_from_zero_kinks"),
+    "elu_alpha": (lambda t: F.elu(t, 0.7), lambda x: np.where(x > 0, x, 0.7 * np.expm1(x)),
+                  "away_from_zero_kinks"),
+    "softplus": (F.softplus, lambda x: np.log1p(np.exp(x)), "real"),
+}
+
+# relu-like functions have a piecewise-constant derivative (second derivative 0 away from the
+# kink), which gradgradcheck verifies too; all of these are cheap to check twice.
+SECOND = {"sigmoid", "tanh", "leaky_relu", "leaky_relu_0.01", "softplus", "elu", "elu_alpha", "relu"}
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_activation(name):
+    op, ref, domain = ACTIVATIONS[name]
+
+    @fast(20)
+    @given(arrays(SHAPES, domain=domain))
+    def run(x):
+        np.testing.assert_allclose(op(Tensor(x)).numpy(), ref(x), rtol=1e-12, atol=1e-15)
+        check(op, x, second=name in SECOND)
+    run()
+
+
+def test_activations_are_stable_at_large_inputs():
+    x = np.array([-1000.0, -40.0, 0.0, 40.0, 1000.0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):   # no overflow, no nan
+        s = F.sigmoid(Tensor(x)).numpy()
+        sp = F.softplus(Tensor(x)).numpy()
+        ls = F.log_softmax(Tensor(x)).numpy()
+        sm = F.softmax(Tensor(x)).numpy()
+    np.testing.assert_allclose(s, [0.0, np.exp(-40) / (1 + np.exp(-40)), 0.5, 1 / (1 + np.exp(-40)), 1.0])
+    np.testing.assert_allclose(sp, [0.0, np.log1p(np.exp(-40)), np.log(2), 40.0, 1000.0], rtol=1e-12)
+    assert np.isfinite(ls[-1]) and abs(ls[-1]) < 1e-12
+    np.testing.assert_allclose(sm.sum(), 1.0)
+
+
+def test_relu_gradient_at_zero_is_zero():
+    x = leaves(np.array([-1.0, 0.0, 2.0]))[0]
+    F.relu(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("op,ref", [(F.softmax, _softmax),
+                                    (F.log_softmax, lambda x, a: np.log(_softmax(x, a)))])
+def test_softmax_family(op, ref):
+    @fast(25)
+    @given(SHAPES1.flatmap(lambda s: st.tuples(arrays(s), st.integers(-len(s), len(s) - 1))))
+    def run(xa):
+        x, axis = xa
+        np.testing.assert_allclose(op(Tensor(x), axis).numpy(), ref(x, axis), rtol=1e-10, atol=1e-12)
+        check(lambda t: op(t, axis), x, second=True)
+    run()
+
+
+def test_softmax_axis_error():
+    with pytest.raises(ValueError, match=r"axis 2.*\(2, 3\)"):
+        F.softmax(Tensor(np.ones((2, 3))), axis=2)
+
+
+@st.composite
+def images(draw, multiple=1):
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    h, w = draw(st.integers(1, 3)) * multiple, draw(st.integers(1, 3)) * multiple
+    return draw(arrays((n, c, h, w)))
+
+
+@fast(20)
+@given(images(), st.integers(1, 3))
+def test_upsample_nearest(x, scale):
+    expected = x.repeat(scale, axis=2).repeat(scale, axis=3)
+    np.testing.assert_array_equal(F.upsample_nearest(Tensor(x), scale).numpy(), expected)
+    check(lambda t: F.upsample_nearest(t, scale), x, second=True)
+    # each input pixel receives the sum of its scale x scale block's gradients
+    t = leaves(x)[0]
+    F.upsample_nearest(t, scale).sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), np.full(x.shape, scale * scale))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_avg_pool2d(k):
+    @fast(15)
+    @given(images(multiple=k))
+    def run(x):
+        n, c, h, w = x.shape
+        expected = x.reshape(n, c, h // k, k, w // k, k).mean(axis=(3, 5))
+        np.testing.assert_allclose(F.avg_pool2d(Tensor(x), k).numpy(), expected, rtol=1e-12)
+        check(lambda t: F.avg_pool2d(t, k), x, second=True)
+    run()
+
+
+def test_pooling_shape_errors():
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        F.avg_pool2d(Tensor(np.ones((2, 3))))
+    with pytest.raises(ValueError, match="multiples of kernel_size 2"):
+        F.avg_pool2d(Tensor(np.ones((1, 1, 3, 4))), 2)
+    with pytest.raises(ValueError, match=r"\(3,\)"):
+        F.upsample_nearest(Tensor(np.ones(3)))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_dropout_gradient_is_mask_over_keep_probability(p):
+    @fast(10)
+    @given(arrays(SHAPES1), st.integers(0, 2 ** 32 - 1))
+    def run(x, seed):
+        keep = np.random.default_rng(seed).random(x.shape) >= p   # the mask dropout will draw
+        t = leaves(x)[0]
+        y = F.dropout(t, p, generator=np.random.default_rng(seed))
+        np.testing.assert_allclose(y.numpy(), x * keep / (1 - p), rtol=1e-12)
+        y.sum().backward()
+        np.testing.assert_allclose(t.grad.numpy(), keep / (1 - p), rtol=1e-12)
+        # with a fixed mask dropout is linear: gradcheck with the same generator state each call
+        check(lambda u: F.dropout(u, p, generator=np.random.default_rng(seed)), x, second=True)
+    run()
+
+
+def test_dropout_identity_when_not_training_or_p_zero():
+    x = leaves(np.ones(4))[0]
+    assert F.dropout(x, 0.5, training=False) is x
+    assert F.dropout(x, 0.0) is x
+    with pytest.raises(ValueError, match="p must lie"):
+        F.dropout(x, 1.0)
+
+
+def test_dropout_keeps_the_expected_fraction():
+    y = F.dropout(Tensor(np.ones(20000)), 0.3, generator=np.random.default_rng(0)).numpy()
+    assert abs((y > 0).mean() - 0.7) < 0.02
+    assert abs(y.mean() - 1.0) < 0.03           # inverted dropout keeps the mean
+
+
+def test_one_hot():
+    y = F.one_hot(Tensor(np.array([[0, 2], [1, 1]])), 3)
+    assert y.shape == (2, 2, 3) and y.dtype == np.float32 and not y.requires_grad
+    np.testing.assert_array_equal(y.numpy()[0, 1], [0, 0, 1])
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        F.one_hot(np.array([3]), 3)
+    with pytest.raises(TypeError, match="integers"):
+        F.one_hot(np.array([1.0]), 3)
