@@ -24,6 +24,8 @@ saved once its backward has run, and a second pass through it is an error.
 """
 import weakref
 
+import numpy as np
+
 from .grad_mode import is_grad_enabled, no_grad, enable_grad
 from .. import backend
 
@@ -52,6 +54,8 @@ class Function:
         raw = fn.forward(*arrays, **params)
         multi = isinstance(raw, tuple)
         raws = raw if multi else (raw,)
+        # NumPy reductions return scalars (np.float32), which cannot be updated in place
+        raws = tuple(np.asarray(a) if isinstance(a, np.generic) else a for a in raws)
         if is_grad_enabled() and any(t.requires_grad for t in inputs):
             fn.inputs = inputs
             fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
