@@ -203,13 +203,19 @@ def run_backward(roots, seeds, inputs=None, retain_graph=False, create_graph=Fal
             k = key(t)
             out.append(captured.get(k, grads.get(k)))
         return out
+    handed_out = {id(s.data) for s in seeds}
     for k, t in leaves.items():
         g = grads[k]
         if not create_graph:
-            # a fresh array: the walk may hand one array to several leaves (add), a
-            # read-only broadcast view (sum) or a NumPy scalar (0-d results), and an
-            # optimizer may update .grad in place
-            g = Tensor._make(backend.get_array_module(g.data).array(g.data))
+            # Each leaf gets an array of its own that may be updated in place: the walk
+            # may hand one array to several leaves (add), or a read-only broadcast view
+            # (sum), or the caller's seed. A fresh, unshared result (a matmul's) is kept
+            # as it is: copying every weight gradient costs as much as an optimizer step.
+            a = g.data
+            if a.base is not None or not getattr(a.flags, "writeable", True) or id(a) in handed_out:
+                a = a.copy()
+            handed_out.add(id(a))
+            g = Tensor._make(a)
         t.grad = g if t.grad is None else t.grad + g
     return None
 
