@@ -14,3 +14,4 @@ from .activation import (sigmoid, tanh, relu, leaky_relu, elu, softplus, softmax
                          one_hot, dropout, upsample_nearest, avg_pool2d)
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, mse_loss, l1_loss,
                    gaussian_nll)
+from .recurrent import lstm

@@ -20,11 +20,12 @@ from .embedding import Embedding
 from .normalization import BatchNorm1d, BatchNorm2d, batch_norm
 from .activation import ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Softplus
 from .reshape import Flatten, Unflatten, Reshape, Dropout
+from .recurrent import LSTM
 
 __all__ = ["functional", "init", "Module", "Parameter", "LoadStateDictError", "IncompatibleKeys",
            "Sequential", "ModuleList", "Linear", "Identity", "Embedding", "BatchNorm1d", "BatchNorm2d",
            "batch_norm", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softplus", "Flatten",
-           "Unflatten", "Reshape", "Dropout"]
+           "Unflatten", "Reshape", "Dropout", "LSTM"]
 
 # ``import tinygen.nn.functional as F`` (PyTorch's spelling) finds the same module as
 # ``import tinygen.functional as F``: register it under the nn name too.
