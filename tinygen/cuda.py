@@ -1,0 +1,244 @@
+"""tinygen's hand-written CUDA kernels: compiled at run time, launched on CuPy arrays.
+
+The CUDA C sources live in ``kernels/*.cu`` (installed as ``tinygen/kernels``;
+``kernel_path(name)`` finds them in both places). Each file is compiled the
+first time one of its kernels is asked for, with ``cupy.RawModule`` (NVRTC, so
+no ``nvcc`` is needed), and the module is kept per (file, device), so every
+later call on that device only launches. What each kernel computes is written
+at the top of its ``.cu`` file; this file is the host side: it checks shapes,
+makes inputs contiguous float32 (what the kernels index), allocates outputs
+and picks the launch:
+
+    im2col(x, kh, kw, sh, sw, ph, pw)                   x (N, C, H, W) -> cols (N, C*kh*kw, Ho*Wo)
+    col2im(cols, x_shape, kh, kw, sh, sw, ph, pw)       the adjoint: cols -> x (N, C, H, W)
+    conv2d_grad_weight(dy, cols)                        dy (N, O, L), cols (N, R, L) -> dw (O, R)
+    lstm_cell_forward(pre, c_prev)                      -> (h, c, gates)
+    lstm_cell_backward(gates, c_prev, c, dh, dc)        -> (dpre, dc_prev)
+
+    with  Ho = (H + 2 ph - kh) // sh + 1,  Wo = (W + 2 pw - kw) // sw + 1.
+
+The host code is the class ``Kernels``, written against an array module ``xp``
+and a function that returns a callable kernel, so the very same code also runs
+on NumPy arrays with the CPU emulator of the tests (``tests/cuda/emulator.py``):
+``Kernels(numpy, emulator.load)``. The module-level functions are
+``Kernels(cupy, <RawModule kernels>)``.
+
+Importing this module never needs CuPy; asking for a kernel without it raises
+an error that says how to install it.
+"""
+import math
+
+import numpy as np
+
+from . import backend
+from .resources import kernels_dir, kernel_source as _read_kernel_source
+
+BLOCK = 256          # threads per block of the 1-D (grid-stride) kernels
+MAX_BLOCKS = 65535   # more blocks than this add nothing: each thread then loops over several items
+TILE = 16            # conv2d.cu's TILE: conv2d_grad_weight runs blocks of TILE x TILE threads
+GRAD_WEIGHT_BLOCKS = 256  # aim for about this many blocks, splitting the batch (see conv2d.cu)
+NVRTC_OPTIONS = ("-std=c++17",)
+
+
+def kernel_path(name):
+    """The path of kernel source ``name`` (e.g. ``"conv2d.cu"``) in tinygen's kernels folder."""
+    return kernels_dir() / name
+
+
+def kernel_source(name):
+    """The CUDA C text of kernel source ``name``."""
+    return _read_kernel_source(name)
+
+
+def grid_1d(total, block=BLOCK):
+    """(grid, block) for a grid-stride kernel over ``total`` items: enough blocks, but never too many."""
+    return (max(1, min(math.ceil(total / block), MAX_BLOCKS)),), (block,)
+
+
+def conv_output_size(size, k, s, p):
+    """Positions of a window of size k, stride s, over size + 2p: (size + 2p - k) // s + 1."""
+    return (size + 2 * p - k) // s + 1
+
+
+class Kernels:
+    """The host side of every kernel, on array module ``xp`` with kernels from ``get_function(file, name)``.
+
+    ``get_function`` returns something called like a ``cupy.RawKernel``:
+    ``kernel(grid, block, args)``, where args are arrays (passed as pointers)
+    and NumPy scalars (``np.int32`` for the kernels' ``int`` parameters).
+    """
+
+    def __init__(self, xp, get_function):
+        self.xp = xp
+        self.get_function = get_function
+
+    def _float32(self, a):
+        return self.xp.ascontiguousarray(a, dtype=self.xp.float32)
+
+    # --- convolution (conv2d.cu) ---------------------------------------------
+
+    @staticmethod
+    def _geometry(op, x_shape, kh, kw, sh, sw, ph, pw):
+        if len(x_shape) != 4:
+            raise ValueError(f"{op}: expected an input of shape (N, C, H, W), got {tuple(x_shape)}")
+        if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
+            raise ValueError(f"{op}: kernel and stride must be >= 1 and padding >= 0, got kernel ({kh}, {kw}), "
+                             f"stride ({sh}, {sw}), padding ({ph}, {pw})")
+        N, C, H, W = (int(d) for d in x_shape)
+        Ho, Wo = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
+        if Ho < 1 or Wo < 1:
+            raise ValueError(f"{op}: a ({kh}, {kw}) window with padding ({ph}, {pw}) does not fit the input "
+                             f"{tuple(x_shape)}: output size would be ({Ho}, {Wo})")
+        return N, C, H, W, Ho, Wo
+
+    def im2col(self, x, kh, kw, sh, sw, ph, pw):
+        """cols[n, c*kh*kw + i*kw + j, oh*Wo + ow] = x[n, c, oh*sh - ph + i, ow*sw - pw + j] (0 in the padding)."""
+        xp = self.xp
+        N, C, H, W, Ho, Wo = self._geometry("im2col", x.shape, kh, kw, sh, sw, ph, pw)
+        x = self._float32(x)
+        cols = xp.empty((N, C * kh * kw, Ho * Wo), dtype=xp.float32)
+        total = N * C * Ho * Wo   # one thread per (n, c, oh, ow)
+        if total:
+            grid, block = grid_1d(total)
+            args = (x, cols) + tuple(np.int32(v) for v in (N, C, H, W, kh, kw, sh, sw, ph, pw))
+            self.get_function("conv2d.cu", "im2col")(grid, block, args)
+        return cols
+
+    def col2im(self, cols, x_shape, kh, kw, sh, sw, ph, pw):
+        """x[n, c, h, w] = the sum of every cols entry that im2col copies x[n, c, h, w] to."""
+        xp = self.xp
+        N, C, H, W, Ho, Wo = self._geometry("col2im", x_shape, kh, kw, sh, sw, ph, pw)
+        if tuple(cols.shape) != (N, C * kh * kw, Ho * Wo):
+            raise ValueError(f"col2im: cols has shape {tuple(cols.shape)}, but x of shape {tuple(x_shape)} with "
+                             f"kernel ({kh}, {kw}), stride ({sh}, {sw}), padding ({ph}, {pw}) needs "
+                             f"{(N, C * kh * kw, Ho * Wo)}")
+        cols = self._float32(cols)
+        x = xp.empty((N, C, H, W), dtype=xp.float32)
+        total = N * C * H * W     # one thread per input pixel: a gather, no atomics
+        if total:
+            grid, block = grid_1d(total)
+            args = (cols, x) + tuple(np.int32(v) for v in (N, C, H, W, kh, kw, sh, sw, ph, pw))
+            self.get_function("conv2d.cu", "col2im")(grid, block, args)
+        return x
+
+    def conv2d_grad_weight(self, dy, cols):
+        """dw[o, r] = sum_n sum_l dy[n, o, l] * cols[n, r, l], for dy (N, O, L) and cols (N, R, L)."""
+        xp = self.xp
+        if dy.ndim != 3 or cols.ndim != 3 or dy.shape[0] != cols.shape[0] or dy.shape[2] != cols.shape[2]:
+            raise ValueError(f"conv2d_grad_weight: expected dy (N, O, L) and cols (N, R, L) with the same N and L, "
+                             f"got dy {tuple(dy.shape)} and cols {tuple(cols.shape)}")
+        N, O, L = (int(d) for d in dy.shape)
+        R = int(cols.shape[1])
+        if O == 0 or R == 0:
+            return xp.zeros((O, R), dtype=xp.float32)
+        dy, cols = self._float32(dy), self._float32(cols)
+        tiles_r, tiles_o = math.ceil(R / TILE), math.ceil(O / TILE)
+        # Split the batch over blockIdx.z when dw alone has too few tiles to keep
+        # the GPU busy. The split depends only on the shapes, so a given problem
+        # is always summed in the same order.
+        splits = max(1, min(N, math.ceil(GRAD_WEIGHT_BLOCKS / (tiles_r * tiles_o)), 65535))
+        partial = xp.empty((splits, O, R), dtype=xp.float32)
+        args = (dy, cols, partial) + tuple(np.int32(v) for v in (N, O, R, L))
+        self.get_function("conv2d.cu", "conv2d_grad_weight")((tiles_r, tiles_o, splits), (TILE, TILE, 1), args)
+        return partial.sum(axis=0)
+
+    # --- LSTM cell (lstm.cu) ------------------------------------------------------
+
+    def lstm_cell_forward(self, pre, c_prev):
+        """pre (N, 4H) = [i|f|g|o] pre-activations, c_prev (N, H) -> h, c (N, H) and gates (N, 4H)."""
+        xp = self.xp
+        if pre.ndim != 2 or pre.shape[1] % 4 or tuple(c_prev.shape) != (pre.shape[0], pre.shape[1] // 4):
+            raise ValueError(f"lstm_cell_forward: expected pre (N, 4H) and c_prev (N, H), got pre "
+                             f"{tuple(pre.shape)} and c_prev {tuple(c_prev.shape)}")
+        N, H = int(pre.shape[0]), int(pre.shape[1]) // 4
+        pre, c_prev = self._float32(pre), self._float32(c_prev)
+        h = xp.empty((N, H), dtype=xp.float32)
+        c = xp.empty((N, H), dtype=xp.float32)
+        gates = xp.empty((N, 4 * H), dtype=xp.float32)
+        if N * H:
+            grid, block = grid_1d(N * H)
+            self.get_function("lstm.cu", "lstm_cell_forward")(
+                grid, block, (pre, c_prev, h, c, gates, np.int32(N), np.int32(H)))
+        return h, c, gates
+
+    def lstm_cell_backward(self, gates, c_prev, c, dh, dc):
+        """Gradients of one cell step: -> dpre (N, 4H) = [di|df|dg|do], dc_prev (N, H).
+
+        ``dh`` or ``dc`` may be None, meaning zero (no gradient reaches h or c).
+        """
+        xp = self.xp
+        if gates.ndim != 2 or gates.shape[1] % 4:
+            raise ValueError(f"lstm_cell_backward: expected gates (N, 4H), got {tuple(gates.shape)}")
+        N, H = int(gates.shape[0]), int(gates.shape[1]) // 4
+        dh = xp.zeros((N, H), xp.float32) if dh is None else dh
+        dc = xp.zeros((N, H), xp.float32) if dc is None else dc
+        for name, a in (("c_prev", c_prev), ("c", c), ("dh", dh), ("dc", dc)):
+            if tuple(a.shape) != (N, H):
+                raise ValueError(f"lstm_cell_backward: {name} has shape {tuple(a.shape)}, but gates "
+                                 f"{tuple(gates.shape)} needs ({N}, {H})")
+        gates, c_prev, c, dh, dc = (self._float32(a) for a in (gates, c_prev, c, dh, dc))
+        dpre = xp.empty((N, 4 * H), dtype=xp.float32)
+        dc_prev = xp.empty((N, H), dtype=xp.float32)
+        if N * H:
+            grid, block = grid_1d(N * H)
+            self.get_function("lstm.cu", "lstm_cell_backward")(
+                grid, block, (gates, c_prev, c, dh, dc, dpre, dc_prev, np.int32(N), np.int32(H)))
+        return dpre, dc_prev
+
+
+# --- the GPU: CuPy RawModules, compiled once per (file, device) ------------------------
+
+_modules = {}   # (file, device id) -> cupy.RawModule
+_gpu = None
+
+
+def _cupy():
+    try:
+        import cupy
+    except Exception as error:  # ImportError, or a CuPy whose CUDA libraries are missing
+        raise RuntimeError(f"tinygen's CUDA kernels need CuPy, which could not be imported ({error}): "
+                           f"{backend._INSTALL_HINT}") from None
+    return cupy
+
+
+def get_function(file, name):
+    """Kernel ``name`` of ``kernels/<file>``, compiled for the current device (cached)."""
+    cp = _cupy()
+    key = (file, cp.cuda.Device().id)
+    module = _modules.get(key)
+    if module is None:
+        module = cp.RawModule(code=kernel_source(file), options=NVRTC_OPTIONS)
+        _modules[key] = module
+    return module.get_function(name)
+
+
+def _device_kernels():
+    global _gpu
+    if _gpu is None:
+        _gpu = Kernels(_cupy(), get_function)
+    return _gpu
+
+
+def im2col(x, kh, kw, sh, sw, ph, pw):
+    """x (N, C, H, W) on the GPU -> cols (N, C*kh*kw, Ho*Wo); see ``Kernels.im2col``."""
+    return _device_kernels().im2col(x, kh, kw, sh, sw, ph, pw)
+
+
+def col2im(cols, x_shape, kh, kw, sh, sw, ph, pw):
+    """cols (N, C*kh*kw, Ho*Wo) on the GPU -> x of shape ``x_shape``; see ``Kernels.col2im``."""
+    return _device_kernels().col2im(cols, x_shape, kh, kw, sh, sw, ph, pw)
+
+
+def conv2d_grad_weight(dy, cols):
+    """dy (N, O, L), cols (N, R, L) on the GPU -> dw (O, R); see ``Kernels.conv2d_grad_weight``."""
+    return _device_kernels().conv2d_grad_weight(dy, cols)
+
+
+def lstm_cell_forward(pre, c_prev):
+    """pre (N, 4H), c_prev (N, H) on the GPU -> (h, c, gates); see ``Kernels.lstm_cell_forward``."""
+    return _device_kernels().lstm_cell_forward(pre, c_prev)
+
+
+def lstm_cell_backward(gates, c_prev, c, dh, dc):
+    """-> (dpre, dc_prev) on the GPU; see ``Kernels.lstm_cell_backward``."""
+    return _device_kernels().lstm_cell_backward(gates, c_prev, c, dh, dc)
