@@ -15,3 +15,4 @@ from .activation import (sigmoid, tanh, relu, leaky_relu, elu, softplus, softmax
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, mse_loss, l1_loss,
                    gaussian_nll)
 from .recurrent import lstm
+from .conv import conv2d, conv_transpose2d, conv2d_grad_weight

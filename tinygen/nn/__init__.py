@@ -21,11 +21,12 @@ from .normalization import BatchNorm1d, BatchNorm2d, batch_norm
 from .activation import ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Softplus
 from .reshape import Flatten, Unflatten, Reshape, Dropout
 from .recurrent import LSTM
+from .conv import Conv2d, ConvTranspose2d
 
 __all__ = ["functional", "init", "Module", "Parameter", "LoadStateDictError", "IncompatibleKeys",
            "Sequential", "ModuleList", "Linear", "Identity", "Embedding", "BatchNorm1d", "BatchNorm2d",
            "batch_norm", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softplus", "Flatten",
-           "Unflatten", "Reshape", "Dropout", "LSTM"]
+           "Unflatten", "Reshape", "Dropout", "LSTM", "Conv2d", "ConvTranspose2d"]
 
 # ``import tinygen.nn.functional as F`` (PyTorch's spelling) finds the same module as
 # ``import tinygen.functional as F``: register it under the nn name too.
