@@ -47,24 +47,24 @@ SIZES = [784, 512, 512, 10]
 
 
 def mlp_tinygen(batch=128):
+    from tinygen import nn, optim
+    tinygen.manual_seed(0)
+    layers = []
+    for k, (i, o) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+        layers.append(nn.Linear(i, o))
+        if k < len(SIZES) - 2:
+            layers.append(nn.ReLU())
+    net = nn.Sequential(*layers)
+    opt = optim.SGD(net.parameters(), lr=0.01)
     rng = np.random.default_rng(0)
-    ws = [tinygen.tensor(rng.standard_normal((o, i), dtype=np.float32) / np.sqrt(i), requires_grad=True)
-          for i, o in zip(SIZES[:-1], SIZES[1:])]
-    bs = [tinygen.tensor(np.zeros(o, np.float32), requires_grad=True) for o in SIZES[1:]]
     x = tinygen.tensor(rng.standard_normal((batch, 784), dtype=np.float32))
     y = rng.integers(0, 10, batch)
 
     def step():
-        h = x
-        for k, (w, b) in enumerate(zip(ws, bs)):
-            h = F.linear(h, w, b)
-            if k < len(ws) - 1:
-                h = F.relu(h)
-        loss = F.cross_entropy(h, y)
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x), y)
         loss.backward()
-        for p in ws + bs:  # plain SGD, in place
-            p.data -= 0.01 * p.grad.data
-            p.grad = None
+        opt.step()
     return step
 
 
