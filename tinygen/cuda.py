@@ -14,6 +14,9 @@ and picks the launch:
     conv2d_grad_weight(dy, cols)                        dy (N, O, L), cols (N, R, L) -> dw (O, R)
     lstm_cell_forward(pre, c_prev)                      -> (h, c, gates)
     lstm_cell_backward(gates, c_prev, c, dh, dc)        -> (dpre, dc_prev)
+    row_lstm_step_forward(pre, proj, c_prev)            one Row LSTM step (pixelrnn.cu) -> (h, c, gates)
+    row_lstm_step_backward(gates, c_prev, c, dy, q, dc) -> (dpre, dc_prev)
+    diagonal_lstm_step_forward / _backward              the same for the Diagonal LSTM (K = 2)
 
     with  Ho = (H + 2 ph - kh) // sh + 1,  Wo = (W + 2 pw - kw) // sw + 1.
 
@@ -185,6 +188,104 @@ class Kernels:
                 grid, block, (gates, c_prev, c, dh, dc, dpre, dc_prev, np.int32(N), np.int32(H)))
         return dpre, dc_prev
 
+    # --- PixelRNN scan steps (pixelrnn.cu) -------------------------------------------
+
+    def _output(self, out, k, shape):
+        """(array the kernel writes, array the caller gets): out[k] itself when the kernel can write it."""
+        xp = self.xp
+        given = None if out is None else out[k]
+        if given is not None and tuple(given.shape) != shape:
+            raise ValueError(f"out[{k}] has shape {tuple(given.shape)}, expected {shape}")
+        if given is not None and given.dtype == xp.float32 and given.flags.c_contiguous:
+            return given, given
+        return xp.empty(shape, dtype=xp.float32), given
+
+    @staticmethod
+    def _deliver(pairs):
+        """Copy each kernel result into the caller's array where they differ; return the caller's arrays."""
+        results = []
+        for written, given in pairs:
+            if given is not None and given is not written:
+                given[...] = written
+            results.append(written if given is None else given)
+        return tuple(results)
+
+    @staticmethod
+    def _taps(op, name, taps, N, S, K, C):
+        """The (N, S, K, C) projection of one step, or None (no taps: the first step)."""
+        if taps is None:
+            return None
+        if tuple(taps.shape) != (N, S, K, C):
+            raise ValueError(f"{op}: {name} has shape {tuple(taps.shape)}, expected (N, S, K, {C}) = "
+                             f"{(N, S, K, C)} for kernel size K = {K}")
+        return taps
+
+    def pixelrnn_step_forward(self, pre, proj, c_prev, kernel_size, pad, out=None):
+        """One scan step: pre (N, S, 4H) = x_t, proj (N, S, K, 4H) or None, c_prev (N, S, H) -> (h, c, gates).
+
+        pre_t[s] = x_t[s] + sum_k proj[s + k - pad, k] (zero outside the line), then the LSTM
+        cell. ``proj=None`` means h_{t-1} = 0. ``out=(h, c, gates)`` writes into given arrays;
+        ``gates`` may be ``pre`` itself (the kernel activates it in place).
+        """
+        xp, op = self.xp, "pixelrnn_step_forward"
+        if pre.ndim != 3 or pre.shape[2] % 4 or tuple(c_prev.shape) != (*pre.shape[:2], pre.shape[2] // 4):
+            raise ValueError(f"{op}: expected pre (N, S, 4H) and c_prev (N, S, H), got pre {tuple(pre.shape)} "
+                             f"and c_prev {tuple(c_prev.shape)}")
+        N, S, H4 = (int(d) for d in pre.shape)
+        H, K = H4 // 4, int(kernel_size)
+        proj = self._taps(op, "proj", proj, N, S, K, H4)
+        h, h_out = self._output(out, 0, (N, S, H))
+        c, c_out = self._output(out, 1, (N, S, H))
+        gates, gates_out = self._output(out, 2, (N, S, H4))
+        if gates is not pre:
+            gates[...] = pre           # the kernel turns its pre-activations into gates in place
+        c_prev = self._float32(c_prev)
+        taps = 0 if proj is None else K
+        proj = xp.empty((0,), xp.float32) if proj is None else self._float32(proj)   # not read when taps = 0
+        if N * S * H:
+            grid, block = grid_1d(N * S * H)
+            self.get_function("pixelrnn.cu", "pixelrnn_step_forward")(
+                grid, block, (gates, proj, c_prev, h, c) + tuple(np.int32(v) for v in (N, S, H, taps, pad)))
+        return self._deliver([(h, h_out), (c, c_out), (gates, gates_out)])
+
+    def pixelrnn_step_backward(self, gates, c_prev, c, dy, q, dc, kernel_size, pad, out=None):
+        """Gradients of one scan step: -> dpre (N, S, 4H), dc_prev (N, S, H).
+
+        dh_t[s] = dy[s] + sum_k q[s - k + pad, k], with q (N, S, K, H) = w_k^T dpre_{t+1} of the
+        next step (None at the last step), then the LSTM cell backward. ``dc`` (None: zero) is
+        dL/dc_t from later steps. ``out=(dpre, dc_prev)``; ``dc_prev`` may be ``dc`` itself.
+        """
+        xp, op = self.xp, "pixelrnn_step_backward"
+        if gates.ndim != 3 or gates.shape[2] % 4:
+            raise ValueError(f"{op}: expected gates (N, S, 4H), got {tuple(gates.shape)}")
+        N, S, H4 = (int(d) for d in gates.shape)
+        H, K = H4 // 4, int(kernel_size)
+        for name, a in (("c_prev", c_prev), ("c", c), ("dy", dy)) + ((("dc", dc),) if dc is not None else ()):
+            if tuple(a.shape) != (N, S, H):
+                raise ValueError(f"{op}: {name} has shape {tuple(a.shape)}, but gates {tuple(gates.shape)} "
+                                 f"needs {(N, S, H)}")
+        q = self._taps(op, "q", q, N, S, K, H)
+        dpre, dpre_out = self._output(out, 0, (N, S, H4))
+        dc_prev, dc_prev_out = self._output(out, 1, (N, S, H))
+        if dc is None:
+            dc_prev[...] = 0
+        elif dc_prev is not dc:
+            dc_prev[...] = dc          # the kernel turns dL/dc_t into dL/dc_{t-1} in place
+        gates, c_prev, c, dy = (self._float32(a) for a in (gates, c_prev, c, dy))
+        taps = 0 if q is None else K
+        q = xp.empty((0,), xp.float32) if q is None else self._float32(q)
+        if N * S * H:
+            grid, block = grid_1d(N * S * H)
+            self.get_function("pixelrnn.cu", "pixelrnn_step_backward")(
+                grid, block,
+                (gates, c_prev, c, dy, q, dc_prev, dpre) + tuple(np.int32(v) for v in (N, S, H, taps, pad)))
+        return self._deliver([(dpre, dpre_out), (dc_prev, dc_prev_out)])
+
+
+# The two scans' state-to-state convolutions: (kernel size K, left zero padding).
+ROW_LSTM_KERNEL = (3, 1)        # h_{r-1}[w - 1], h_{r-1}[w], h_{r-1}[w + 1] along the previous row
+DIAGONAL_LSTM_KERNEL = (2, 1)   # h_{t-1}[r - 1], h_{t-1}[r] down the previous column (zero at the top)
+
 
 # --- the GPU: CuPy RawModules, compiled once per (file, device) ------------------------
 
@@ -242,3 +343,25 @@ def lstm_cell_forward(pre, c_prev):
 def lstm_cell_backward(gates, c_prev, c, dh, dc):
     """-> (dpre, dc_prev) on the GPU; see ``Kernels.lstm_cell_backward``."""
     return _device_kernels().lstm_cell_backward(gates, c_prev, c, dh, dc)
+
+
+def row_lstm_step_forward(pre, proj, c_prev, out=None):
+    """One Row LSTM step on the GPU: pre (N, W, 4h), proj (N, W, 3, 4h) or None, c_prev (N, W, h)
+    -> (h, c, gates); see ``Kernels.pixelrnn_step_forward``."""
+    return _device_kernels().pixelrnn_step_forward(pre, proj, c_prev, *ROW_LSTM_KERNEL, out=out)
+
+
+def row_lstm_step_backward(gates, c_prev, c, dy, q, dc, out=None):
+    """-> (dpre, dc_prev) of one Row LSTM step on the GPU; see ``Kernels.pixelrnn_step_backward``."""
+    return _device_kernels().pixelrnn_step_backward(gates, c_prev, c, dy, q, dc, *ROW_LSTM_KERNEL, out=out)
+
+
+def diagonal_lstm_step_forward(pre, proj, c_prev, out=None):
+    """One Diagonal LSTM step on the GPU: pre (N, R, 4h), proj (N, R, 2, 4h) or None, c_prev (N, R, h)
+    -> (h, c, gates); see ``Kernels.pixelrnn_step_forward``."""
+    return _device_kernels().pixelrnn_step_forward(pre, proj, c_prev, *DIAGONAL_LSTM_KERNEL, out=out)
+
+
+def diagonal_lstm_step_backward(gates, c_prev, c, dy, q, dc, out=None):
+    """-> (dpre, dc_prev) of one Diagonal LSTM step on the GPU; see ``Kernels.pixelrnn_step_backward``."""
+    return _device_kernels().pixelrnn_step_backward(gates, c_prev, c, dy, q, dc, *DIAGONAL_LSTM_KERNEL, out=out)

@@ -53,7 +53,7 @@ def spills(report):
 
 
 def test_there_are_kernel_sources():
-    assert {"conv2d.cu", "lstm.cu"} <= set(SOURCES)
+    assert {"conv2d.cu", "lstm.cu", "pixelrnn.cu"} <= set(SOURCES)
 
 
 @pytest.mark.parametrize("arch", ARCHS)

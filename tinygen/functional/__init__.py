@@ -16,3 +16,4 @@ from .loss import (binary_cross_entropy_with_logits, cross_entropy, mse_loss, l1
                    gaussian_nll)
 from .recurrent import lstm
 from .conv import conv2d, conv_transpose2d, conv2d_grad_weight
+from .pixelrnn import skew, unskew, row_lstm, diagonal_lstm
