@@ -33,4 +33,6 @@ setup(
         "cuda": ["cupy-cuda12x"],
         "test": ["pytest", "hypothesis"],
     },
+    # `tinygen ...` is the same program as `python -m tinygen ...`
+    entry_points={"console_scripts": ["tinygen = tinygen.__main__:main"]},
 )

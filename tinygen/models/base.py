@@ -12,6 +12,23 @@ optimisation step and the command line never needs to know what is inside:
 
 Explicit models (a density) get ``evaluate`` for free from ``log_prob``:
 nll_nats = -mean_n log p(x_n) and bits_per_dim = nll_nats / (D ln 2), D = C*H*W.
+
+What the command line reads from a model class (``tinygen train``/``zoo``; class
+attributes, so a model file sets them once and the CLI needs no change):
+
+    default_steps       steps of ``tinygen train`` without --steps/--minutes; pick a
+                        number that takes about a minute on 2 CPU cores
+    default_batch_size  batch size without --batch-size
+    default_lr          learning rate passed as ``lr=`` without --lr; None leaves the
+                        constructor's own default
+    binary = True       the model needs {0, 1} pixels: the CLI binarizes the images
+                        with ``tinygen.data.binarize`` (fixed threshold 0.5)
+    data_kind           "image" (NCHW in [0, 1], built with ``image_shape=``) or
+                        "toy" (2-D points (N, 2) from ``--data toy:NAME``, built
+                        without ``image_shape``)
+
+``evaluate`` should return means over the batch (the CLI evaluates a large test
+set in chunks and averages them, weighted by chunk size).
 """
 import math
 
@@ -25,6 +42,13 @@ from ..nn import Module
 class GenerativeModel(Module):
     name = None       # set by @register
     kind = None       # 'explicit' or 'implicit'
+
+    # read by the command line (see the module docstring); override in a model class
+    default_steps = 2000
+    default_batch_size = 64
+    default_lr = None
+    binary = False
+    data_kind = "image"
 
     def __init__(self, image_shape=(1, 8, 8)):
         super().__init__()

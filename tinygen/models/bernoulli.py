@@ -26,6 +26,8 @@ from .base import GenerativeModel
 @register("bernoulli", kind="explicit", section="1. conditional independence",
           summary="independent Bernoulli pixels (D parameters): the baseline")
 class BernoulliPixels(GenerativeModel):
+    binary = True   # pixels are 0 or 1: the command line binarizes the data first
+
     def __init__(self, image_shape=(1, 8, 8), lr=0.05):
         super().__init__(image_shape)
         self.logits = Parameter(np.zeros(self.image_shape, dtype=np.float32))   # l_i

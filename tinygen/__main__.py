@@ -1,0 +1,227 @@
+"""The command line: ``python -m tinygen list|train|sample|eval|zoo`` (also installed as ``tinygen``).
+
+    tinygen list                                   every registered model
+    tinygen train MODEL [--data digits|mnist:DIR|toy:NAME] [--steps N | --minutes M]
+                  [--batch-size B] [--lr LR] [--device cpu|cuda] [--seed S] [--out DIR]
+                  [--resume] [--set key=value ...]
+    tinygen sample MODEL --checkpoint PATH [--n 64] [--out FILE.png]
+    tinygen eval MODEL --checkpoint PATH [--data ...]
+    tinygen zoo [--minutes M] [--out DIR]
+
+This file is only the argument parsing; the work is in ``tinygen.train``. The
+command line knows no model by name: ``list`` and ``zoo`` read the registry,
+``--set key=value`` passes options to the model's constructor (checked against
+its signature), and a model class's ``default_steps``, ``default_batch_size``,
+``default_lr``, ``binary`` and ``data_kind`` fill in the rest. A new model
+registers itself and appears here with no change to this file.
+
+Exit status: 0 done; 2 a bad argument (one line on stderr saying what is wrong);
+130 stopped by Ctrl-C after writing a checkpoint (128 + SIGINT, as a shell reports
+it, so a script can tell a finished run from a stopped one); 1 anything else.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (it prints the usage first by default)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative whole number, got {text!r}")
+    return value
+
+
+def _key_value(text):
+    if "=" not in text or not text.partition("=")[0].strip():
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return text
+
+
+def build_parser():
+    p = _Parser(prog="tinygen", description="Generative models from scratch: train, sample, evaluate.")
+    sub = p.add_subparsers(dest="command", metavar="{list,train,sample,eval,zoo}", required=True)
+
+    ls = sub.add_parser("list", help="every registered model: name, kind, what it learns, section")
+    ls.add_argument("--markdown", action="store_true", help="a Markdown table (as in README.md)")
+
+    t = sub.add_parser("train", help="train a model, writing checkpoint, samples, log and plots")
+    t.add_argument("model", help="a registered model (see `tinygen list`)")
+    t.add_argument("--data", default=None, help="digits (default), mnist:DIR (local IDX files) or toy:NAME")
+    budget = t.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=_positive_int, help="total training steps (default: the model's "
+                        "default_steps, about a minute on 2 CPU cores)")
+    budget.add_argument("--minutes", type=_positive_float, help="train for this many minutes instead")
+    t.add_argument("--batch-size", type=_positive_int, help="default: the model's default_batch_size")
+    t.add_argument("--lr", type=_positive_float, help="learning rate (default: the model's own)")
+    t.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N (needs CuPy)")
+    t.add_argument("--seed", type=_seed, help="random seed (default 0); the same seed gives the same run on CPU")
+    t.add_argument("--out", help="output folder (default runs/MODEL)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    t.add_argument("--set", dest="options", action="extend", nargs="+", type=_key_value, default=[],
+                   metavar="KEY=VALUE", help="a model option, e.g. --set hidden_size=64 "
+                   "(values: int, float, true/false, none, a,b tuples, or text)")
+    t.add_argument("--log-every", type=_positive_int, default=None,
+                   help="steps between log rows, sample grids and checkpoints (default 250)")
+    t.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no log lines")
+
+    s = sub.add_parser("sample", help="draw samples from a trained checkpoint into a PNG")
+    s.add_argument("model")
+    s.add_argument("--checkpoint", required=True, help="a checkpoint.npz written by `tinygen train`")
+    s.add_argument("--n", type=_positive_int, default=64, help="how many samples (default 64)")
+    s.add_argument("--out", help="PNG file (default: samples-seedS.png beside the checkpoint)")
+    s.add_argument("--seed", type=_seed, default=0)
+    s.add_argument("--device", default="cpu")
+
+    e = sub.add_parser("eval", help="test metrics of a checkpoint (NLL in nats and bits/dim for explicit models)")
+    e.add_argument("model")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--data", default=None, help="default: the data the checkpoint was trained on")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--seed", type=_seed, default=0, help="for models whose metrics draw random numbers")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    z = sub.add_parser("zoo", help="train every registered model on digits and write index.html and results.md")
+    z.add_argument("--minutes", type=_positive_float, default=None,
+                   help="total budget, shared by the models (default 5)")
+    z.add_argument("--out", default=os.path.join("runs", "zoo"), help="output folder (default runs/zoo)")
+    z.add_argument("--models", help="comma-separated subset of models (default: all)")
+    z.add_argument("--device", default="cpu")
+    z.add_argument("--seed", type=_seed, default=0)
+    z.add_argument("--log-every", type=_positive_int, default=None)
+    z.add_argument("--quiet", "-q", action="store_true", help="only a line per model")
+    return p
+
+
+# --- the commands ---------------------------------------------------------------
+
+def cmd_list(args, T):
+    infos = [T.model_info(n) for n in T.ordered_models()]
+    if args.markdown:
+        print("| section of the notes | model | kind | what it learns | code |")
+        print("|---|---|---|---|---|")
+        for i in infos:
+            print(f"| {i.section} | `{i.name}` | {i.kind} | {i.summary} | [`{T.code_path(i)}`]({T.code_path(i)}) |")
+        return 0
+    width = max(len(i.name) for i in infos)
+    for i in infos:
+        print(f"{i.name:<{width}}  {i.kind:<8}  {i.summary}  [section {i.section}]")
+    return 0
+
+
+def cmd_train(args, T):
+    result = T.train(args.model, data=args.data, steps=args.steps, minutes=args.minutes,
+                     batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                     options=T.parse_options(args.options), device=args.device, out=args.out,
+                     resume=args.resume, log_every=args.log_every,
+                     quiet=args.quiet)
+    return EXIT_INTERRUPTED if result.interrupted else 0
+
+
+def cmd_sample(args, T):
+    import tinygen
+    T.model_info(args.model)   # an unknown name says so, and lists the known ones
+    device = T.check_device(args.device)
+    ckpt = T.read_checkpoint(args.checkpoint, model=args.model)
+    model = T.restore_model(ckpt, args.checkpoint, device)
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)),
+                                   f"samples-seed{args.seed}.png")
+    if model.data_kind == "toy":   # 2-D points: a scatter plot over the data they imitate
+        data = T.load_data(ckpt["config"]["data"], T.model_info(args.model))
+        from tinygen.imaging import save_scatter
+        tinygen.manual_seed(args.seed)
+        save_scatter(model.sample(args.n), out, reference=data.test[:1000], title=f"{args.model}: samples")
+    else:
+        from tinygen.imaging import save_grid
+        tinygen.manual_seed(args.seed)
+        save_grid(model.sample(args.n), out, nrow=8, scale=T.grid_scale(ckpt["data_shape"]))
+    print(f"wrote {args.n} samples of {args.model} (step {ckpt['step']}) to {out}")
+    return 0
+
+
+def cmd_eval(args, T):
+    import tinygen
+    T.model_info(args.model)
+    device = T.check_device(args.device)
+    ckpt = T.read_checkpoint(args.checkpoint, model=args.model)
+    data = T.load_data(args.data or ckpt["config"]["data"], T.model_info(args.model))
+    T.check_shape(ckpt, args.checkpoint, data)
+    model = T.restore_model(ckpt, args.checkpoint, device)
+    tinygen.manual_seed(args.seed)
+    metrics = T.evaluate(model, data.test, device)
+    if args.json:
+        print(json.dumps({"model": args.model, "step": ckpt["step"], "data": data.spec,
+                          "test_examples": len(data.test), **metrics}, indent=2))
+        return 0
+    print(f"{args.model} at step {ckpt['step']} on the {data.spec} test set ({len(data.test)} examples):")
+    if not metrics:
+        print("  (this model reports no metrics)")
+    width = max((len(k) for k in metrics), default=0)
+    for k, v in metrics.items():
+        print(f"  {k:<{width}}  {v:.4f}")
+    return 0
+
+
+def cmd_zoo(args, T):
+    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
+    results = T.zoo(minutes=args.minutes or T.DEFAULT_ZOO_MINUTES, out=args.out, names=names,
+                    device=T.check_device(args.device), seed=args.seed, quiet=args.quiet,
+                    log_every=args.log_every or T.DEFAULT_LOG_EVERY)
+    if any(r.get("interrupted") for r in results):
+        return EXIT_INTERRUPTED
+    return 1 if any(r.get("error") for r in results) else 0
+
+
+COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "zoo": cmd_zoo}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from tinygen import train as T   # after parsing: `--help` and argument errors stay fast
+    try:
+        return COMMANDS[args.command](args, T)
+    except T.UsageError as exc:
+        # one line, whatever the message: a wrapped error may carry newlines
+        message = " ".join(str(exc).split())
+        print(f"tinygen {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:   # a second Ctrl-C, or one outside the training loop
+        print(f"tinygen {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
