@@ -42,3 +42,37 @@ def print_table(rows, headers):
     print("  ".join("-" * w for w in widths))
     for r in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+
+
+def limit_threads(n, torch=None):
+    """Run NumPy's BLAS (through threadpoolctl, installed with scikit-learn) and PyTorch on n threads.
+
+    On a 2-core machine that other work shares, idle-spinning BLAS threads of both
+    libraries compete with it; ``--threads 1`` gives much steadier ratios.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise SystemExit("--threads needs threadpoolctl (pip install threadpoolctl)")
+    limit_threads.keep = threadpool_limits(limits=n, user_api="blas")  # in force while referenced
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
+def measure_pair(ours, theirs, repeat=5, rounds=3):
+    """(median time of ours, median time of theirs or None, median of the rounds' ratios or None).
+
+    The two sides alternate ``rounds`` times, so a burst of other work on the machine
+    spoils one round, not one side.
+    """
+    t_ours, t_theirs = [], []
+    for _ in range(rounds):
+        t_ours.append(median_time(ours, repeat=repeat))
+        if theirs is not None:
+            t_theirs.append(median_time(theirs, repeat=repeat))
+    t_ours.sort()
+    mid = len(t_ours) // 2
+    if not t_theirs:
+        return t_ours[mid], None, None
+    ratios = sorted(a / b for a, b in zip(t_ours, t_theirs))
+    return t_ours[mid], sorted(t_theirs)[mid], ratios[mid]

@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygen  # noqa: E402
 import tinygen.functional as F  # noqa: E402
-from _timing import median_time, try_import_torch, print_table  # noqa: E402
+from _timing import limit_threads, measure_pair, try_import_torch, print_table  # noqa: E402
 
 # (N, C_in, H, W, C_out, k, stride, padding)
 CONV2D = [(64, 1, 28, 28, 64, 4, 2, 1), (64, 64, 14, 14, 128, 4, 2, 1), (128, 1, 8, 8, 32, 3, 1, 1),
@@ -70,28 +70,6 @@ def step_torch(torch, transposed, x, weight, gy, stride, pad):
     return step
 
 
-def limit_threads(n, torch):
-    """Run NumPy's BLAS (through threadpoolctl, installed with scikit-learn) and PyTorch on n threads."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        sys.exit("--threads needs threadpoolctl (pip install threadpoolctl)")
-    limit_threads.keep = threadpool_limits(limits=n, user_api="blas")  # stays in force while referenced
-    if torch is not None:
-        torch.set_num_threads(n)
-
-
-def measure(ours, theirs, repeat, rounds):
-    """Median times of ``ours`` and ``theirs`` (None without PyTorch), alternating ``rounds``
-    times so that a burst of other work on the machine slows both sides alike."""
-    t_ours, t_theirs = [], []
-    for _ in range(rounds):
-        t_ours.append(median_time(ours, repeat=repeat))
-        if theirs is not None:
-            t_theirs.append(median_time(theirs, repeat=repeat))
-    return float(np.median(t_ours)), (float(np.median(t_theirs)) if t_theirs else None)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed batches per measurement")
@@ -111,11 +89,11 @@ def main():
             x, weight, gy = make_arrays(transposed, *case)
             ours = step_tinygen(transposed, x, weight, gy, stride, pad)
             theirs = None if torch is None else step_torch(torch, transposed, x, weight, gy, stride, pad)
-            t_ours, t_torch = measure(ours, theirs, args.repeat, args.rounds)
+            t_ours, t_torch, ratio = measure_pair(ours, theirs, args.repeat, args.rounds)
             row = [name, str(case), f"{t_ours * 1e3:.2f}"]
             if t_torch is not None:
-                ratios[name].append(t_ours / t_torch)
-                row += [f"{t_torch * 1e3:.2f}", f"{t_ours / t_torch:.2f}"]
+                ratios[name].append(ratio)
+                row += [f"{t_torch * 1e3:.2f}", f"{ratio:.2f}"]
             rows.append(row)
     headers = ["op", "(N, C_in, H, W, C_out, k, stride, pad)", "tinygen ms"]
     if torch is not None:

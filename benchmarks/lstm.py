@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygen  # noqa: E402
 import tinygen.functional as F  # noqa: E402
-from _timing import median_time, try_import_torch, print_table  # noqa: E402
+from _timing import measure_pair, median_time, try_import_torch, print_table  # noqa: E402
 
 SIZES = [(28, 64, 28, 128), (64, 64, 64, 256)]
 ROUNDS = 5
@@ -88,15 +88,8 @@ def main():
             rows.append((name, f"{median_time(ours, repeat=9) * 1e3:.2f} ms", "(torch not installed)", "-"))
             continue
         theirs = lstm_torch(torch, T, N, I, H)
-        # the two sides alternate in rounds, and the ratio is the median of the rounds' ratios:
-        # a burst of load from another process then spoils one round, not one side
-        t_ours, t_theirs = [], []
-        for _ in range(ROUNDS):
-            t_ours.append(median_time(ours, repeat=5))
-            t_theirs.append(median_time(theirs, repeat=5))
-        ratio = float(np.median(np.array(t_ours) / np.array(t_theirs)))
-        rows.append((name, f"{np.median(t_ours) * 1e3:.2f} ms", f"{np.median(t_theirs) * 1e3:.2f} ms",
-                     f"{ratio:.2f}"))
+        t_ours, t_theirs, ratio = measure_pair(ours, theirs, repeat=5, rounds=ROUNDS)
+        rows.append((name, f"{t_ours * 1e3:.2f} ms", f"{t_theirs * 1e3:.2f} ms", f"{ratio:.2f}"))
     print(f"LSTM forward + backward, float32; {threads} threads on {os.cpu_count()} cores; numpy {np.__version__}"
           + (f"; torch {torch.__version__}" if torch else ""))
     print_table(rows, ["(T, N, I, H)", "tinygen", "pytorch cpu", "ratio"])

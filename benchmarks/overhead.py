@@ -1,6 +1,6 @@
 """Per-op overhead and an MLP training step, beside PyTorch CPU when it is installed.
 
-    python benchmarks/overhead.py
+    python benchmarks/overhead.py [--threads 1] [--rounds 5]
 
 1. A tiny elementwise op (x * y + x on 4 floats, forward + backward): nearly all
    of the time is the framework's own Python/C++ bookkeeping, so the ratio
@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygen  # noqa: E402
 import tinygen.functional as F  # noqa: E402
-from _timing import median_time, try_import_torch, print_table  # noqa: E402
+from _timing import limit_threads, measure_pair, try_import_torch, print_table  # noqa: E402
 
 
 def tiny_op_tinygen():
@@ -89,20 +89,26 @@ def mlp_torch(torch, batch=128):
 
 
 def main():
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS and PyTorch threads (default: every core); 1 is steadier on a busy machine")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating measurements per side")
+    args = parser.parse_args()
     torch = try_import_torch()
+    if args.threads:
+        limit_threads(args.threads, torch)
     rows = []
     for name, ours, theirs, unit, scale in [
         ("tiny op fwd+bwd", tiny_op_tinygen(), torch and tiny_op_torch(torch), "us", 1e6),
         ("MLP 784-512-512-10 step, batch 128", mlp_tinygen(), torch and mlp_torch(torch), "ms", 1e3),
     ]:
-        t_ours = median_time(ours, repeat=9)
-        if theirs is not None:
-            t_theirs = median_time(theirs, repeat=9)
-            rows.append((name, f"{t_ours * scale:.1f} {unit}", f"{t_theirs * scale:.1f} {unit}",
-                         f"{t_ours / t_theirs:.2f}"))
+        t_ours, t_theirs, ratio = measure_pair(ours, theirs or None, repeat=7, rounds=args.rounds)
+        if ratio is not None:
+            rows.append((name, f"{t_ours * scale:.1f} {unit}", f"{t_theirs * scale:.1f} {unit}", f"{ratio:.2f}"))
         else:
             rows.append((name, f"{t_ours * scale:.1f} {unit}", "(torch not installed)", "-"))
-    print(f"threads: {os.cpu_count()} cores; numpy {np.__version__}"
+    print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__}"
           + (f"; torch {torch.__version__}" if torch else ""))
     print_table(rows, ["benchmark", "tinygen", "pytorch cpu", "ratio"])
 
