@@ -34,9 +34,20 @@ import math
 
 import numpy as np
 
+from .. import functional as F
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..nn import Module
+
+
+def bernoulli_log_prob(x, l):
+    """log prod_i Bern(x_i; sigmoid(l_i)) of each example, shape (N,): the binary models' density.
+
+        log p(x) = sum_i [ x_i l_i - softplus(l_i) ]      (log sigmoid(l) if x = 1, log sigmoid(-l) if 0)
+
+    ``x`` (N, ...) binary; ``l`` the logits, of x's shape or broadcastable to it."""
+    per_pixel = x * l - F.softplus(l)         # (N, ...): x * l already has the batch axis
+    return F.sum(F.reshape(per_pixel, (x.shape[0], -1)), axis=1)
 
 
 class GenerativeModel(Module):
@@ -77,7 +88,16 @@ class GenerativeModel(Module):
 
     # --- the surface -------------------------------------------------------
     def train_step(self, batch):
-        raise NotImplementedError
+        """Explicit models train by maximum likelihood unless they say otherwise: one step of
+        ``optimizers["main"]`` on the mean NLL, -1/N sum_n log p(x_n)."""
+        if self.kind != "explicit" or "main" not in self.optimizers:
+            raise NotImplementedError(f"{self.name}: train_step() must be written by the model")
+        opt = self.optimizers["main"]
+        loss = -F.mean(self.log_prob(batch))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"nll": loss.item()}
 
     def sample(self, n):
         raise NotImplementedError

@@ -20,7 +20,7 @@ from ..autograd.tensor import Tensor
 from ..nn import Parameter
 from ..optim import Adam
 from . import register
-from .base import GenerativeModel
+from .base import GenerativeModel, bernoulli_log_prob
 
 
 @register("bernoulli", kind="explicit", section="1. conditional independence",
@@ -35,17 +35,7 @@ class BernoulliPixels(GenerativeModel):
 
     def log_prob(self, x):
         x = self.check_images(x, binary=True)
-        l = self.logits
-        per_pixel = x * l - F.softplus(l)                       # x_i l_i - softplus(l_i)
-        return F.sum(F.reshape(per_pixel, (x.shape[0], -1)), axis=1)
-
-    def train_step(self, batch):
-        opt = self.optimizers["main"]
-        loss = -F.mean(self.log_prob(batch))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"nll": loss.item()}
+        return bernoulli_log_prob(x, self.logits)               # sum_i x_i l_i - softplus(l_i)
 
     def sample(self, n):
         with no_grad():

@@ -43,7 +43,7 @@ from ..functional.elementwise import sigmoid_array
 from ..nn import Parameter
 from ..optim import Adam
 from . import register
-from .base import GenerativeModel
+from .base import GenerativeModel, bernoulli_log_prob
 
 
 @register("fvsbn", kind="explicit", section="1. conditional independence",
@@ -81,16 +81,7 @@ class FVSBN(GenerativeModel):
         """Exact log p(x) in nats, shape (N,)."""
         x = self.check_images(x, binary=True)
         l = self.logits(x)
-        flat = F.reshape(x, (x.shape[0], self.d))
-        return F.sum(flat * l - F.softplus(l), axis=1)          # sum_i x_i l_i - softplus(l_i)
-
-    def train_step(self, batch):
-        opt = self.optimizers["main"]
-        loss = -F.mean(self.log_prob(batch))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"nll": loss.item()}
+        return bernoulli_log_prob(F.reshape(x, (x.shape[0], self.d)), l)   # sum_i x_i l_i - softplus(l_i)
 
     # --- sampling -------------------------------------------------------------------
     def sample(self, n):

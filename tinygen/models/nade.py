@@ -54,7 +54,7 @@ from ..functional.elementwise import sigmoid_array
 from ..nn import Parameter, init
 from ..optim import Adam
 from . import register
-from .base import GenerativeModel
+from .base import GenerativeModel, bernoulli_log_prob
 
 
 @register("nade", kind="explicit", section="2. NADE",
@@ -117,16 +117,7 @@ class NADE(GenerativeModel):
         """Exact log p(x) in nats, shape (N,)."""
         x = self.check_images(x, binary=True)
         l = self.logits(x)
-        flat = F.reshape(x, (x.shape[0], self.d))
-        return F.sum(flat * l - F.softplus(l), axis=1)          # sum_d x_d l_d - softplus(l_d)
-
-    def train_step(self, batch):
-        opt = self.optimizers["main"]
-        loss = -F.mean(self.log_prob(batch))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"nll": loss.item()}
+        return bernoulli_log_prob(F.reshape(x, (x.shape[0], self.d)), l)   # sum_d x_d l_d - softplus(l_d)
 
     # --- sampling -------------------------------------------------------------------
     def sample(self, n):

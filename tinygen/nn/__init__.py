@@ -22,11 +22,13 @@ from .activation import ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Softplus
 from .reshape import Flatten, Unflatten, Reshape, Dropout
 from .recurrent import LSTM
 from .conv import Conv2d, ConvTranspose2d
+from .masked import MaskedConv2d, RowLSTM, DiagonalBiLSTM
 
 __all__ = ["functional", "init", "Module", "Parameter", "LoadStateDictError", "IncompatibleKeys",
            "Sequential", "ModuleList", "Linear", "Identity", "Embedding", "BatchNorm1d", "BatchNorm2d",
            "batch_norm", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softplus", "Flatten",
-           "Unflatten", "Reshape", "Dropout", "LSTM", "Conv2d", "ConvTranspose2d"]
+           "Unflatten", "Reshape", "Dropout", "LSTM", "Conv2d", "ConvTranspose2d",
+           "MaskedConv2d", "RowLSTM", "DiagonalBiLSTM"]
 
 # ``import tinygen.nn.functional as F`` (PyTorch's spelling) finds the same module as
 # ``import tinygen.functional as F``: register it under the nn name too.
