@@ -8,7 +8,7 @@
 //
 //     pre_t[n, s, :] = x_t[n, s, :] + sum_k w_k h_{t-1}[n, s + k - pad, :]     (0 outside 0..S-1)
 //
-// where w_k = w_ss[:, :, k] (4H, H). The caller (tinygen/functional/pixelrnn.py)
+// where w_k = w_ss[:, :, k] (4H, H). The caller (tinygen/functional/recurrent.py)
 // computes every product w_k h_{t-1}[s'] with ONE matrix product through cuBLAS,
 //
 //     proj[n, s', k, :] = w_k h_{t-1}[n, s', :]          proj: (N, S, K, 4H)

@@ -32,7 +32,7 @@ from kernel_reference import ATOL, RTOL
 from tinygen import backend, cuda
 from tinygen.autograd import Tensor, grad
 from tinygen.cuda import DIAGONAL_LSTM_KERNEL, ROW_LSTM_KERNEL, Kernels
-from tinygen.functional.pixelrnn import DiagonalLSTMScan, RowLSTMScan
+from tinygen.functional.recurrent import DiagonalLSTMScan, RowLSTMScan
 
 ORDERS = [("forward", 0), ("reverse", 0), ("random", 1), ("random", 2)]
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

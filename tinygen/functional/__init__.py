@@ -14,6 +14,5 @@ from .activation import (sigmoid, tanh, relu, leaky_relu, elu, softplus, softmax
                          one_hot, dropout, upsample_nearest, avg_pool2d)
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, mse_loss, l1_loss,
                    gaussian_nll)
-from .recurrent import lstm
+from .recurrent import lstm, skew, unskew, row_lstm, diagonal_lstm
 from .conv import conv2d, conv_transpose2d, conv2d_grad_weight
-from .pixelrnn import skew, unskew, row_lstm, diagonal_lstm
