@@ -250,7 +250,16 @@ class _Recycler:
 _recycler = _Recycler()
 
 
-class LSTMScan(Function):
+class _Scan(Function):
+    """A scan op that keeps its gates and cells (``self.gates``, ``self.cs``) in recycled buffers."""
+
+    def _release(self):
+        # the graph walk is done with this op (and keeps no graph): its buffers serve later scans
+        _recycler.give(self.__dict__.get("gates"), self.__dict__.get("cs"))
+        super()._release()
+
+
+class LSTMScan(_Scan):
     """(x, h0, c0, w_ih, w_hh, *biases) -> (y, h_T, c_T); ``biases``: none, one or both of b_ih, b_hh."""
 
     def forward(self, x, h0, c0, w_ih, w_hh, *biases):
@@ -317,11 +326,6 @@ class LSTMScan(Function):
             grads += [None] * len(need[5:])
         _recycler.give(D)
         return tuple(None if g is None else Tensor._make(g) for g in grads)
-
-    def _release(self):
-        # the graph walk is done with this op (and keeps no graph): G and cs are free again
-        _recycler.give(self.__dict__.get("gates"), self.__dict__.get("cs"))
-        super()._release()
 
 
 def _shape(t):
@@ -515,7 +519,7 @@ def _weight_grad(D, hs, K, pad):
     return dw.reshape(H4, K, H).transpose(0, 2, 1)
 
 
-class _PixelRNNScan(Function):
+class _PixelRNNScan(_Scan):
     """(x_proj, w_ss, *b_ss) -> h, for a subclass that fixes the scan direction and the kernel."""
     name = None          # the public op, for messages
     to_scan = None       # permutation (N, 4h, R, W) -> (T, N, S, 4h)
@@ -565,11 +569,6 @@ class _PixelRNNScan(Function):
             grads.append(D.reshape(-1, D.shape[3]).sum(axis=0) if need[2] else None)
         _recycler.give(D)
         return tuple(None if g is None else Tensor._make(g) for g in grads)
-
-    def _release(self):
-        # the graph walk is done with this op: the gates and cells are free for later scans
-        _recycler.give(self.__dict__.get("gates"), self.__dict__.get("cs"))
-        super()._release()
 
 
 class RowLSTMScan(_PixelRNNScan):
