@@ -10,6 +10,7 @@ import csv
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -324,6 +325,7 @@ BAD = [
     (["train", "bernoulli", "--data", "toy:ring"], ["2-D points", "bernoulli"]),
     (["train", "bernoulli", "--data", "cifar"], ["digits", "mnist:DIR", "toy:NAME"]),
     (["train", "bernoulli", "--set", "nosuch=1"], ["no option 'nosuch'", "lr"]),
+    (["train", "pixelrnn", "--set", "variant=bogus"], ["pixelrnn: unknown variant 'bogus'", "row_lstm"]),
     (["train", "bernoulli", "--resume", "--out", "empty"], ["no checkpoint"]),
     (["eval", "bernoulli", "--checkpoint", "missing.npz"], ["no checkpoint", "missing.npz"]),
     (["zoo", "--minutes", 0], ["--minutes", "positive"]),
@@ -342,6 +344,7 @@ def bad_cwd(tmp_path_factory):
 def _check_usage_error(p, wanted):
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1, p.stderr                  # one clear line, no traceback, no usage dump
+    assert not re.search(r"(\w+): \1:", lines[0]), lines[0]   # no name said twice ("nade: nade: ...")
     for w in wanted:
         assert w in lines[0], (w, lines[0])
 

@@ -176,7 +176,8 @@ def _build(info, data_shape, options, device):
     try:
         model = models.build(info.name, **kwargs)
     except (ValueError, TypeError) as exc:
-        raise UsageError(f"{info.name}: {exc}") from None
+        text = str(exc)                   # model errors usually start with the model's name already
+        raise UsageError(text if text.startswith(f"{info.name}") else f"{info.name}: {text}") from None
     return model.to(device) if device != "cpu" else model
 
 
