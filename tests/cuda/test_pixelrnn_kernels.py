@@ -202,6 +202,14 @@ def test_kernel_source_is_found():
 SCANS = {"row": RowLSTMScan, "diagonal": DiagonalLSTMScan}
 
 
+@pytest.mark.parametrize("kind", SCANS)
+def test_each_scan_finds_its_gpu_launchers_by_name(kind):
+    """The GPU path never runs where there is no GPU: at least its launchers must exist."""
+    forward, backward = SCANS[kind]().gpu_steps()
+    assert forward is getattr(cuda, f"{SCANS[kind].name}_step_forward")
+    assert backward is getattr(cuda, f"{SCANS[kind].name}_step_backward")
+
+
 def emulated_steps(kind, order="forward", seed=0):
     """(step forward, step backward) with the signatures of tinygen.cuda.row_lstm_step_*, emulated."""
     k, (K, pad) = kernels(order, seed), CONVS[kind]

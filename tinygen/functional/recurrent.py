@@ -525,10 +525,11 @@ class _PixelRNNScan(_Scan):
     to_scan = None       # permutation (N, 4h, R, W) -> (T, N, S, 4h)
     pad = 1              # zero padding before the line: tap k reads h_{t-1}[s + k - 1]
 
-    @staticmethod
-    def gpu_steps():
-        """(step forward, step backward) of ``tinygen.cuda`` for this scan."""
-        raise NotImplementedError
+    def gpu_steps(self):
+        """(step forward, step backward) of ``tinygen.cuda`` for this scan: ``{name}_step_forward``
+        and ``{name}_step_backward``, the launchers of ``kernels/pixelrnn.cu``."""
+        from .. import cuda
+        return getattr(cuda, f"{self.name}_step_forward"), getattr(cuda, f"{self.name}_step_backward")
 
     def forward(self, x_proj, w_ss, *b_ss, kernels=None):
         """``kernels``: a (step forward, step backward) pair to use instead of the NumPy cell
@@ -575,20 +576,10 @@ class RowLSTMScan(_PixelRNNScan):
     name = "row_lstm"
     to_scan = (2, 0, 3, 1)   # (N, 4h, R, W) -> (R, N, W, 4h): scan over rows, lines along the width
 
-    @staticmethod
-    def gpu_steps():
-        from .. import cuda
-        return cuda.row_lstm_step_forward, cuda.row_lstm_step_backward
-
 
 class DiagonalLSTMScan(_PixelRNNScan):
     name = "diagonal_lstm"
     to_scan = (3, 0, 2, 1)   # (N, 4h, R, Ws) -> (Ws, N, R, 4h): scan over columns, lines down the height
-
-    @staticmethod
-    def gpu_steps():
-        from .. import cuda
-        return cuda.diagonal_lstm_step_forward, cuda.diagonal_lstm_step_backward
 
 
 def _check(op, layout, x_proj, w_ss, b_ss, K, what):
