@@ -177,7 +177,7 @@ def _build(info, data_shape, options, device):
         model = models.build(info.name, **kwargs)
     except (ValueError, TypeError) as exc:
         text = str(exc)                   # model errors usually start with the model's name already
-        raise UsageError(text if text.startswith(f"{info.name}") else f"{info.name}: {text}") from None
+        raise UsageError(text if text.startswith(f"{info.name}:") else f"{info.name}: {text}") from None
     return model.to(device) if device != "cpu" else model
 
 

@@ -37,6 +37,7 @@ import numpy as np
 from .. import functional as F
 from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
+from ..distributions import Bernoulli
 from ..nn import Module
 
 
@@ -45,8 +46,9 @@ def bernoulli_log_prob(x, l):
 
         log p(x) = sum_i [ x_i l_i - softplus(l_i) ]      (log sigmoid(l) if x = 1, log sigmoid(-l) if 0)
 
-    ``x`` (N, ...) binary; ``l`` the logits, of x's shape or broadcastable to it."""
-    per_pixel = x * l - F.softplus(l)         # (N, ...): x * l already has the batch axis
+    ``x`` (N, ...) binary, already checked by the model; ``l`` the logits, of x's shape or
+    broadcastable to it. Each term is ``tinygen.distributions.Bernoulli``'s log_prob."""
+    per_pixel = Bernoulli(logits=l, validate_args=False).log_prob(x)    # (N, ...)
     return F.sum(F.reshape(per_pixel, (x.shape[0], -1)), axis=1)
 
 
