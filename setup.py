@@ -27,7 +27,8 @@ setup(
     # under its installed name below.
     packages=find_packages(include=["tinygen", "tinygen.*"]) + ["tinygen.kernels"],
     package_dir={"tinygen.kernels": "kernels"},
-    package_data={"tinygen.kernels": ["*.cu", "*.cuh", "README.md"]},
+    package_data={"tinygen.kernels": ["*.cu", "*.cuh", "README.md"],
+                  "tinygen.metrics": ["digits_classifier.npz"]},
     install_requires=["numpy", "scipy", "scikit-learn", "pillow", "tqdm"],
     extras_require={
         "cuda": ["cupy-cuda12x"],

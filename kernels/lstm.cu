@@ -26,65 +26,98 @@
 // Fusing the ~15 elementwise operations into one kernel reads each input once
 // instead of once per operation, which is what makes a long scan fast.
 //
-// Arrays are float32, C-contiguous.
+// Each kernel is a template over the element type T (float or double), the
+// math in T's own precision (activations.cuh); the entry points at the end of
+// the file instantiate both under the names tinygen/cuda.py launches
+// (lstm_cell_forward_f32, lstm_cell_forward_f64, ...). Arrays are C-contiguous.
+#include "activations.cuh"
 
-// 1 / (1 + e^-z): for z -> -inf, e^-z overflows to inf and the quotient is 0,
-// the right limit, so no special case is needed.
-__device__ __forceinline__ float sigmoid(float z)
-{
-    return 1.0f / (1.0f + expf(-z));
-}
-
-extern "C" __global__ void lstm_cell_forward(const float* __restrict__ pre,
-                                             const float* __restrict__ c_prev,
-                                             float* __restrict__ h, float* __restrict__ c,
-                                             float* __restrict__ gates, int N, int H)
+template <typename T>
+__device__ __forceinline__ void lstm_cell_forward(const T* __restrict__ pre, const T* __restrict__ c_prev,
+                                                  T* __restrict__ h, T* __restrict__ c,
+                                                  T* __restrict__ gates, int N, int H)
 {
     const long long total = (long long)N * H;
     const long long step = (long long)gridDim.x * blockDim.x;
     for (long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += step) {
         const long long n = t / H;
         const int j = (int)(t % H);
-        const float* p = pre + n * 4 * H;         // row n of the pre-activations
-        float* a = gates + n * 4 * H;             // row n of the activated gates
-        const float i = sigmoid(p[j]);
-        const float f = sigmoid(p[H + j]);
-        const float g = tanhf(p[2 * H + j]);
-        const float o = sigmoid(p[3 * H + j]);
+        const T* p = pre + n * 4 * H;             // row n of the pre-activations
+        T* a = gates + n * 4 * H;                 // row n of the activated gates
+        const T i = sigmoid(p[j]);
+        const T f = sigmoid(p[H + j]);
+        const T g = tanh_of(p[2 * H + j]);
+        const T o = sigmoid(p[3 * H + j]);
         a[j] = i;
         a[H + j] = f;
         a[2 * H + j] = g;
         a[3 * H + j] = o;
-        const float ct = f * c_prev[t] + i * g;
+        const T ct = f * c_prev[t] + i * g;
         c[t] = ct;
-        h[t] = o * tanhf(ct);
+        h[t] = o * tanh_of(ct);
     }
 }
 
-extern "C" __global__ void lstm_cell_backward(const float* __restrict__ gates,
-                                              const float* __restrict__ c_prev,
-                                              const float* __restrict__ c,
-                                              const float* __restrict__ dh,
-                                              const float* __restrict__ dc,
-                                              float* __restrict__ dpre,
-                                              float* __restrict__ dc_prev, int N, int H)
+template <typename T>
+__device__ __forceinline__ void lstm_cell_backward(const T* __restrict__ gates, const T* __restrict__ c_prev,
+                                                   const T* __restrict__ c, const T* __restrict__ dh,
+                                                   const T* __restrict__ dc, T* __restrict__ dpre,
+                                                   T* __restrict__ dc_prev, int N, int H)
 {
     const long long total = (long long)N * H;
     const long long step = (long long)gridDim.x * blockDim.x;
     for (long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x; t < total; t += step) {
         const long long n = t / H;
         const int j = (int)(t % H);
-        const float* a = gates + n * 4 * H;
-        float* d = dpre + n * 4 * H;
-        const float i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-        // tanh(c) is recomputed rather than stored: one tanhf is cheaper than
+        const T* a = gates + n * 4 * H;
+        T* d = dpre + n * 4 * H;
+        const T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+        // tanh(c) is recomputed rather than stored: one tanh is cheaper than
         // another (N, H) array written in forward and read back here.
-        const float tc = tanhf(c[t]);
-        const float dc_total = dc[t] + dh[t] * o * (1.0f - tc * tc);
-        d[j] = dc_total * g * i * (1.0f - i);
-        d[H + j] = dc_total * c_prev[t] * f * (1.0f - f);
-        d[2 * H + j] = dc_total * i * (1.0f - g * g);
-        d[3 * H + j] = dh[t] * tc * o * (1.0f - o);
+        const T tc = tanh_of(c[t]);
+        const T dc_total = dc[t] + dh[t] * o * (T(1) - tc * tc);
+        d[j] = dc_total * g * i * (T(1) - i);
+        d[H + j] = dc_total * c_prev[t] * f * (T(1) - f);
+        d[2 * H + j] = dc_total * i * (T(1) - g * g);
+        d[3 * H + j] = dh[t] * tc * o * (T(1) - o);
         dc_prev[t] = dc_total * f;
     }
+}
+
+// --- entry points: both kernels for float (_f32) and double (_f64) --------------------
+//
+// extern "C" keeps these names unmangled, so cupy.RawModule.get_function (and the
+// emulator of the tests) find them as written; tinygen/cuda.py picks the suffix
+// from the arrays' dtype (kernel_name).
+
+extern "C" __global__ void lstm_cell_forward_f32(const float* __restrict__ pre,
+                                                 const float* __restrict__ c_prev,
+                                                 float* __restrict__ h, float* __restrict__ c,
+                                                 float* __restrict__ gates, int N, int H)
+{
+    lstm_cell_forward(pre, c_prev, h, c, gates, N, H);
+}
+
+extern "C" __global__ void lstm_cell_forward_f64(const double* __restrict__ pre,
+                                                 const double* __restrict__ c_prev,
+                                                 double* __restrict__ h, double* __restrict__ c,
+                                                 double* __restrict__ gates, int N, int H)
+{
+    lstm_cell_forward(pre, c_prev, h, c, gates, N, H);
+}
+
+extern "C" __global__ void lstm_cell_backward_f32(const float* __restrict__ gates,
+                                                  const float* __restrict__ c_prev, const float* __restrict__ c,
+                                                  const float* __restrict__ dh, const float* __restrict__ dc,
+                                                  float* __restrict__ dpre, float* __restrict__ dc_prev, int N, int H)
+{
+    lstm_cell_backward(gates, c_prev, c, dh, dc, dpre, dc_prev, N, H);
+}
+
+extern "C" __global__ void lstm_cell_backward_f64(const double* __restrict__ gates,
+                                                  const double* __restrict__ c_prev, const double* __restrict__ c,
+                                                  const double* __restrict__ dh, const double* __restrict__ dc,
+                                                  double* __restrict__ dpre, double* __restrict__ dc_prev, int N, int H)
+{
+    lstm_cell_backward(gates, c_prev, c, dh, dc, dpre, dc_prev, N, H);
 }

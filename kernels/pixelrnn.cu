@@ -43,20 +43,19 @@
 //
 // One thread per (n, s, j), j the hidden unit (fastest), so neighbouring
 // threads read neighbouring addresses of every array. No shared memory.
-// Arrays are float32, C-contiguous.
+// Each kernel is a template over the element type T (float or double), the
+// math in T's own precision (activations.cuh); the entry points at the end of
+// the file instantiate both under the names tinygen/cuda.py launches
+// (pixelrnn_step_forward_f32, pixelrnn_step_forward_f64, ...). Arrays are C-contiguous.
+#include "activations.cuh"
 
-// 1 / (1 + e^-z): for z -> -inf, e^-z overflows to inf and the quotient is 0.
-__device__ __forceinline__ float sigmoid(float z)
-{
-    return 1.0f / (1.0f + expf(-z));
-}
-
-extern "C" __global__ void pixelrnn_step_forward(float* __restrict__ gates,        // (N, S, 4H) in: x_t, out: gates
-                                                 const float* __restrict__ proj,   // (N, S, K, 4H)
-                                                 const float* __restrict__ c_prev, // (N, S, H)
-                                                 float* __restrict__ h,            // (N, S, H)
-                                                 float* __restrict__ c,            // (N, S, H)
-                                                 int N, int S, int H, int K, int pad)
+template <typename T>
+__device__ __forceinline__ void pixelrnn_step_forward(T* __restrict__ gates,        // (N, S, 4H) in: x_t, out: gates
+                                                      const T* __restrict__ proj,   // (N, S, K, 4H)
+                                                      const T* __restrict__ c_prev, // (N, S, H)
+                                                      T* __restrict__ h,            // (N, S, H)
+                                                      T* __restrict__ c,            // (N, S, H)
+                                                      int N, int S, int H, int K, int pad)
 {
     const long long total = (long long)N * S * H;
     const long long step = (long long)gridDim.x * blockDim.x;
@@ -65,37 +64,38 @@ extern "C" __global__ void pixelrnn_step_forward(float* __restrict__ gates,     
         const int j = (int)(t % H);
         const long long ns = t / H;                 // n * S + s
         const int s = (int)(ns % S);
-        float* a = gates + ns * H4;                 // position (n, s): its 4H pre-activations
-        float ai = a[j], af = a[H + j], ag = a[2 * H + j], ao = a[3 * H + j];
+        T* a = gates + ns * H4;                     // position (n, s): its 4H pre-activations
+        T ai = a[j], af = a[H + j], ag = a[2 * H + j], ao = a[3 * H + j];
         // The K taps, added in the order k = 0, 1, ... (the tests repeat this order).
         for (int k = 0; k < K; ++k) {
             const int src = s + k - pad;            // h_{t-1}[src] feeds pre_t[s] through w_k
             if (src < 0 || src >= S) continue;      // zero padding
-            const float* p = proj + ((ns + (src - s)) * K + k) * H4;
+            const T* p = proj + ((ns + (src - s)) * K + k) * H4;
             ai += p[j];
             af += p[H + j];
             ag += p[2 * H + j];
             ao += p[3 * H + j];
         }
-        const float i = sigmoid(ai), f = sigmoid(af), g = tanhf(ag), o = sigmoid(ao);
+        const T i = sigmoid(ai), f = sigmoid(af), g = tanh_of(ag), o = sigmoid(ao);
         a[j] = i;
         a[H + j] = f;
         a[2 * H + j] = g;
         a[3 * H + j] = o;
-        const float ct = f * c_prev[t] + i * g;
+        const T ct = f * c_prev[t] + i * g;
         c[t] = ct;
-        h[t] = o * tanhf(ct);
+        h[t] = o * tanh_of(ct);
     }
 }
 
-extern "C" __global__ void pixelrnn_step_backward(const float* __restrict__ gates,  // (N, S, 4H) activated
-                                                  const float* __restrict__ c_prev, // (N, S, H)
-                                                  const float* __restrict__ c,      // (N, S, H)
-                                                  const float* __restrict__ dy,     // (N, S, H) from the output
-                                                  const float* __restrict__ q,      // (N, S, K, H)
-                                                  float* __restrict__ dc,           // (N, S, H) dc_t in, dc_{t-1} out
-                                                  float* __restrict__ dpre,         // (N, S, 4H)
-                                                  int N, int S, int H, int K, int pad)
+template <typename T>
+__device__ __forceinline__ void pixelrnn_step_backward(const T* __restrict__ gates,  // (N, S, 4H) activated
+                                                       const T* __restrict__ c_prev, // (N, S, H)
+                                                       const T* __restrict__ c,      // (N, S, H)
+                                                       const T* __restrict__ dy,     // (N, S, H) from the output
+                                                       const T* __restrict__ q,      // (N, S, K, H)
+                                                       T* __restrict__ dc,           // (N, S, H) dc_t in, dc_{t-1} out
+                                                       T* __restrict__ dpre,         // (N, S, 4H)
+                                                       int N, int S, int H, int K, int pad)
 {
     const long long total = (long long)N * S * H;
     const long long step = (long long)gridDim.x * blockDim.x;
@@ -104,21 +104,59 @@ extern "C" __global__ void pixelrnn_step_backward(const float* __restrict__ gate
         const int j = (int)(t % H);
         const long long ns = t / H;
         const int s = (int)(ns % S);
-        float dh = dy[t];
+        T dh = dy[t];
         for (int k = 0; k < K; ++k) {
             const int dst = s - k + pad;            // h_t[s] fed pre_{t+1}[dst] through w_k
             if (dst < 0 || dst >= S) continue;
             dh += q[((ns + (dst - s)) * K + k) * H + j];
         }
-        const float* a = gates + ns * H4;
-        float* d = dpre + ns * H4;
-        const float i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
-        const float tc = tanhf(c[t]);               // recomputed: cheaper than storing tanh(c)
-        const float dc_total = dc[t] + dh * o * (1.0f - tc * tc);
-        d[j] = dc_total * g * i * (1.0f - i);
-        d[H + j] = dc_total * c_prev[t] * f * (1.0f - f);
-        d[2 * H + j] = dc_total * i * (1.0f - g * g);
-        d[3 * H + j] = dh * tc * o * (1.0f - o);
+        const T* a = gates + ns * H4;
+        T* d = dpre + ns * H4;
+        const T i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+        const T tc = tanh_of(c[t]);                 // recomputed: cheaper than storing tanh(c)
+        const T dc_total = dc[t] + dh * o * (T(1) - tc * tc);
+        d[j] = dc_total * g * i * (T(1) - i);
+        d[H + j] = dc_total * c_prev[t] * f * (T(1) - f);
+        d[2 * H + j] = dc_total * i * (T(1) - g * g);
+        d[3 * H + j] = dh * tc * o * (T(1) - o);
         dc[t] = dc_total * f;
     }
+}
+
+// --- entry points: both kernels for float (_f32) and double (_f64) --------------------
+//
+// extern "C" keeps these names unmangled, so cupy.RawModule.get_function (and the
+// emulator of the tests) find them as written; tinygen/cuda.py picks the suffix
+// from the arrays' dtype (kernel_name).
+
+extern "C" __global__ void pixelrnn_step_forward_f32(float* __restrict__ gates, const float* __restrict__ proj,
+                                                     const float* __restrict__ c_prev, float* __restrict__ h,
+                                                     float* __restrict__ c, int N, int S, int H, int K, int pad)
+{
+    pixelrnn_step_forward(gates, proj, c_prev, h, c, N, S, H, K, pad);
+}
+
+extern "C" __global__ void pixelrnn_step_forward_f64(double* __restrict__ gates, const double* __restrict__ proj,
+                                                     const double* __restrict__ c_prev, double* __restrict__ h,
+                                                     double* __restrict__ c, int N, int S, int H, int K, int pad)
+{
+    pixelrnn_step_forward(gates, proj, c_prev, h, c, N, S, H, K, pad);
+}
+
+extern "C" __global__ void pixelrnn_step_backward_f32(const float* __restrict__ gates,
+                                                      const float* __restrict__ c_prev,
+                                                      const float* __restrict__ c, const float* __restrict__ dy,
+                                                      const float* __restrict__ q, float* __restrict__ dc,
+                                                      float* __restrict__ dpre, int N, int S, int H, int K, int pad)
+{
+    pixelrnn_step_backward(gates, c_prev, c, dy, q, dc, dpre, N, S, H, K, pad);
+}
+
+extern "C" __global__ void pixelrnn_step_backward_f64(const double* __restrict__ gates,
+                                                      const double* __restrict__ c_prev,
+                                                      const double* __restrict__ c, const double* __restrict__ dy,
+                                                      const double* __restrict__ q, double* __restrict__ dc,
+                                                      double* __restrict__ dpre, int N, int S, int H, int K, int pad)
+{
+    pixelrnn_step_backward(gates, c_prev, c, dy, q, dc, dpre, N, S, H, K, pad);
 }

@@ -6,8 +6,15 @@ first time one of its kernels is asked for, with ``cupy.RawModule`` (NVRTC, so
 no ``nvcc`` is needed), and the module is kept per (file, device), so every
 later call on that device only launches. What each kernel computes is written
 at the top of its ``.cu`` file; this file is the host side: it checks shapes,
-makes inputs contiguous float32 (what the kernels index), allocates outputs
-and picks the launch:
+makes inputs contiguous (what the kernels index), allocates outputs and picks
+the launch.
+
+Every kernel is a C++ template over the element type, compiled for float and
+double under the names ``<kernel>_f32`` and ``<kernel>_f64`` (``kernel_name``).
+A launch takes arrays of one dtype, float32 or float64, and runs the
+instantiation for it, so a float64 array is computed in double precision end to
+end; any other dtype, or a mix, is a TypeError, never a silent cast. The
+launchers:
 
     im2col(x, kh, kw, sh, sw, ph, pw)                   x (N, C, H, W) -> cols (N, C*kh*kw, Ho*Wo)
     col2im(cols, x_shape, kh, kw, sh, sw, ph, pw)       the adjoint: cols -> x (N, C, H, W)
@@ -30,6 +37,7 @@ Importing this module never needs CuPy; asking for a kernel without it raises
 an error that says how to install it.
 """
 import math
+import re
 
 import numpy as np
 
@@ -42,15 +50,47 @@ TILE = 16            # conv2d.cu's TILE: conv2d_grad_weight runs blocks of TILE 
 GRAD_WEIGHT_BLOCKS = 256  # aim for about this many blocks, splitting the batch (see conv2d.cu)
 NVRTC_OPTIONS = ("-std=c++17",)
 
+# The kernels of each source file, by their template names in the C source.
+KERNELS = {
+    "conv2d.cu": ("im2col", "col2im", "conv2d_grad_weight"),
+    "lstm.cu": ("lstm_cell_forward", "lstm_cell_backward"),
+    "pixelrnn.cu": ("pixelrnn_step_forward", "pixelrnn_step_backward"),
+}
+# The element types they are compiled for, and the suffix of each instantiation's entry point.
+DTYPE_SUFFIXES = {"float32": "f32", "float64": "f64"}
+
+
+def kernel_name(kernel, dtype):
+    """The entry point of ``kernel`` compiled for arrays of ``dtype``: ("im2col", float64) -> "im2col_f64"."""
+    dtype = np.dtype(dtype).name
+    if dtype not in DTYPE_SUFFIXES:
+        raise TypeError(f"{kernel}: tinygen's CUDA kernels are compiled for float32 and float64 arrays, "
+                        f"got {dtype}")
+    return f"{kernel}_{DTYPE_SUFFIXES[dtype]}"
+
 
 def kernel_path(name):
     """The path of kernel source ``name`` (e.g. ``"conv2d.cu"``) in tinygen's kernels folder."""
     return kernels_dir() / name
 
 
+_LOCAL_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"[^\n]*$', re.M)
+
+
 def kernel_source(name):
-    """The CUDA C text of kernel source ``name``."""
-    return _read_kernel_source(name)
+    """The CUDA C text of kernel source ``name``, each ``#include "header.cuh"`` replaced by the header.
+
+    NVRTC compiles a string and cannot look for the headers next to the file; pasted in,
+    the text stands alone, and CuPy's compile cache (keyed on the text) sees a header change.
+    A header already pasted is pasted once only (as its include guard would have it).
+    """
+    text, pasted = _read_kernel_source(name), set()
+    while (match := _LOCAL_INCLUDE.search(text)) is not None:
+        header = match.group(1)
+        body = "" if header in pasted else _read_kernel_source(header)
+        pasted.add(header)
+        text = text[:match.start()] + body + text[match.end():]
+    return text
 
 
 def grid_1d(total, block=BLOCK):
@@ -69,14 +109,30 @@ class Kernels:
     ``get_function`` returns something called like a ``cupy.RawKernel``:
     ``kernel(grid, block, args)``, where args are arrays (passed as pointers)
     and NumPy scalars (``np.int32`` for the kernels' ``int`` parameters).
+    ``name`` is an instantiation's entry point, ``kernel_name(kernel, dtype)``.
     """
 
     def __init__(self, xp, get_function):
         self.xp = xp
         self.get_function = get_function
 
-    def _float32(self, a):
-        return self.xp.ascontiguousarray(a, dtype=self.xp.float32)
+    @staticmethod
+    def _dtype(op, **arrays):
+        """The one dtype of ``arrays`` (None entries skipped), which a kernel is compiled for."""
+        given = {name: a for name, a in arrays.items() if a is not None}
+        dtypes = {np.dtype(a.dtype) for a in given.values()}
+        if len(dtypes) > 1:
+            shown = ", ".join(f"{name} {a.dtype}" for name, a in given.items())
+            raise TypeError(f"{op}: the arrays of one launch must share one dtype, got {shown}")
+        (dtype,) = dtypes
+        kernel_name(op, dtype)   # a dtype no kernel is compiled for fails here, before any work
+        return dtype
+
+    def _contiguous(self, *arrays):
+        return tuple(self.xp.ascontiguousarray(a) for a in arrays)
+
+    def _launch(self, file, kernel, dtype, grid, block, args):
+        self.get_function(file, kernel_name(kernel, dtype))(grid, block, args)
 
     # --- convolution (conv2d.cu) ---------------------------------------------
 
@@ -96,72 +152,75 @@ class Kernels:
 
     def im2col(self, x, kh, kw, sh, sw, ph, pw):
         """cols[n, c*kh*kw + i*kw + j, oh*Wo + ow] = x[n, c, oh*sh - ph + i, ow*sw - pw + j] (0 in the padding)."""
-        xp = self.xp
-        N, C, H, W, Ho, Wo = self._geometry("im2col", x.shape, kh, kw, sh, sw, ph, pw)
-        x = self._float32(x)
-        cols = xp.empty((N, C * kh * kw, Ho * Wo), dtype=xp.float32)
+        op = "im2col"
+        N, C, H, W, Ho, Wo = self._geometry(op, x.shape, kh, kw, sh, sw, ph, pw)
+        dtype = self._dtype(op, x=x)
+        (x,) = self._contiguous(x)
+        cols = self.xp.empty((N, C * kh * kw, Ho * Wo), dtype=dtype)
         total = N * C * Ho * Wo   # one thread per (n, c, oh, ow)
         if total:
             grid, block = grid_1d(total)
             args = (x, cols) + tuple(np.int32(v) for v in (N, C, H, W, kh, kw, sh, sw, ph, pw))
-            self.get_function("conv2d.cu", "im2col")(grid, block, args)
+            self._launch("conv2d.cu", op, dtype, grid, block, args)
         return cols
 
     def col2im(self, cols, x_shape, kh, kw, sh, sw, ph, pw):
         """x[n, c, h, w] = the sum of every cols entry that im2col copies x[n, c, h, w] to."""
-        xp = self.xp
-        N, C, H, W, Ho, Wo = self._geometry("col2im", x_shape, kh, kw, sh, sw, ph, pw)
+        op = "col2im"
+        N, C, H, W, Ho, Wo = self._geometry(op, x_shape, kh, kw, sh, sw, ph, pw)
         if tuple(cols.shape) != (N, C * kh * kw, Ho * Wo):
             raise ValueError(f"col2im: cols has shape {tuple(cols.shape)}, but x of shape {tuple(x_shape)} with "
                              f"kernel ({kh}, {kw}), stride ({sh}, {sw}), padding ({ph}, {pw}) needs "
                              f"{(N, C * kh * kw, Ho * Wo)}")
-        cols = self._float32(cols)
-        x = xp.empty((N, C, H, W), dtype=xp.float32)
+        dtype = self._dtype(op, cols=cols)
+        (cols,) = self._contiguous(cols)
+        x = self.xp.empty((N, C, H, W), dtype=dtype)
         total = N * C * H * W     # one thread per input pixel: a gather, no atomics
         if total:
             grid, block = grid_1d(total)
             args = (cols, x) + tuple(np.int32(v) for v in (N, C, H, W, kh, kw, sh, sw, ph, pw))
-            self.get_function("conv2d.cu", "col2im")(grid, block, args)
+            self._launch("conv2d.cu", op, dtype, grid, block, args)
         return x
 
     def conv2d_grad_weight(self, dy, cols):
         """dw[o, r] = sum_n sum_l dy[n, o, l] * cols[n, r, l], for dy (N, O, L) and cols (N, R, L)."""
-        xp = self.xp
+        xp, op = self.xp, "conv2d_grad_weight"
         if dy.ndim != 3 or cols.ndim != 3 or dy.shape[0] != cols.shape[0] or dy.shape[2] != cols.shape[2]:
             raise ValueError(f"conv2d_grad_weight: expected dy (N, O, L) and cols (N, R, L) with the same N and L, "
                              f"got dy {tuple(dy.shape)} and cols {tuple(cols.shape)}")
+        dtype = self._dtype(op, dy=dy, cols=cols)
         N, O, L = (int(d) for d in dy.shape)
         R = int(cols.shape[1])
         if O == 0 or R == 0:
-            return xp.zeros((O, R), dtype=xp.float32)
-        dy, cols = self._float32(dy), self._float32(cols)
+            return xp.zeros((O, R), dtype=dtype)
+        dy, cols = self._contiguous(dy, cols)
         tiles_r, tiles_o = math.ceil(R / TILE), math.ceil(O / TILE)
         # Split the batch over blockIdx.z when dw alone has too few tiles to keep
         # the GPU busy. The split depends only on the shapes, so a given problem
         # is always summed in the same order.
         splits = max(1, min(N, math.ceil(GRAD_WEIGHT_BLOCKS / (tiles_r * tiles_o)), 65535))
-        partial = xp.empty((splits, O, R), dtype=xp.float32)
+        partial = xp.empty((splits, O, R), dtype=dtype)
         args = (dy, cols, partial) + tuple(np.int32(v) for v in (N, O, R, L))
-        self.get_function("conv2d.cu", "conv2d_grad_weight")((tiles_r, tiles_o, splits), (TILE, TILE, 1), args)
+        self._launch("conv2d.cu", op, dtype, (tiles_r, tiles_o, splits), (TILE, TILE, 1), args)
         return partial.sum(axis=0)
 
     # --- LSTM cell (lstm.cu) ------------------------------------------------------
 
     def lstm_cell_forward(self, pre, c_prev):
         """pre (N, 4H) = [i|f|g|o] pre-activations, c_prev (N, H) -> h, c (N, H) and gates (N, 4H)."""
-        xp = self.xp
+        xp, op = self.xp, "lstm_cell_forward"
         if pre.ndim != 2 or pre.shape[1] % 4 or tuple(c_prev.shape) != (pre.shape[0], pre.shape[1] // 4):
             raise ValueError(f"lstm_cell_forward: expected pre (N, 4H) and c_prev (N, H), got pre "
                              f"{tuple(pre.shape)} and c_prev {tuple(c_prev.shape)}")
+        dtype = self._dtype(op, pre=pre, c_prev=c_prev)
         N, H = int(pre.shape[0]), int(pre.shape[1]) // 4
-        pre, c_prev = self._float32(pre), self._float32(c_prev)
-        h = xp.empty((N, H), dtype=xp.float32)
-        c = xp.empty((N, H), dtype=xp.float32)
-        gates = xp.empty((N, 4 * H), dtype=xp.float32)
+        pre, c_prev = self._contiguous(pre, c_prev)
+        h = xp.empty((N, H), dtype=dtype)
+        c = xp.empty((N, H), dtype=dtype)
+        gates = xp.empty((N, 4 * H), dtype=dtype)
         if N * H:
             grid, block = grid_1d(N * H)
-            self.get_function("lstm.cu", "lstm_cell_forward")(
-                grid, block, (pre, c_prev, h, c, gates, np.int32(N), np.int32(H)))
+            self._launch("lstm.cu", op, dtype, grid, block, (pre, c_prev, h, c, gates, np.int32(N), np.int32(H)))
         return h, c, gates
 
     def lstm_cell_backward(self, gates, c_prev, c, dh, dc):
@@ -169,36 +228,38 @@ class Kernels:
 
         ``dh`` or ``dc`` may be None, meaning zero (no gradient reaches h or c).
         """
-        xp = self.xp
+        xp, op = self.xp, "lstm_cell_backward"
         if gates.ndim != 2 or gates.shape[1] % 4:
             raise ValueError(f"lstm_cell_backward: expected gates (N, 4H), got {tuple(gates.shape)}")
         N, H = int(gates.shape[0]), int(gates.shape[1]) // 4
-        dh = xp.zeros((N, H), xp.float32) if dh is None else dh
-        dc = xp.zeros((N, H), xp.float32) if dc is None else dc
         for name, a in (("c_prev", c_prev), ("c", c), ("dh", dh), ("dc", dc)):
-            if tuple(a.shape) != (N, H):
+            if a is not None and tuple(a.shape) != (N, H):
                 raise ValueError(f"lstm_cell_backward: {name} has shape {tuple(a.shape)}, but gates "
                                  f"{tuple(gates.shape)} needs ({N}, {H})")
-        gates, c_prev, c, dh, dc = (self._float32(a) for a in (gates, c_prev, c, dh, dc))
-        dpre = xp.empty((N, 4 * H), dtype=xp.float32)
-        dc_prev = xp.empty((N, H), dtype=xp.float32)
+        dtype = self._dtype(op, gates=gates, c_prev=c_prev, c=c, dh=dh, dc=dc)
+        dh = xp.zeros((N, H), dtype) if dh is None else dh
+        dc = xp.zeros((N, H), dtype) if dc is None else dc
+        gates, c_prev, c, dh, dc = self._contiguous(gates, c_prev, c, dh, dc)
+        dpre = xp.empty((N, 4 * H), dtype=dtype)
+        dc_prev = xp.empty((N, H), dtype=dtype)
         if N * H:
             grid, block = grid_1d(N * H)
-            self.get_function("lstm.cu", "lstm_cell_backward")(
-                grid, block, (gates, c_prev, c, dh, dc, dpre, dc_prev, np.int32(N), np.int32(H)))
+            self._launch("lstm.cu", op, dtype, grid, block,
+                         (gates, c_prev, c, dh, dc, dpre, dc_prev, np.int32(N), np.int32(H)))
         return dpre, dc_prev
 
     # --- PixelRNN scan steps (pixelrnn.cu) -------------------------------------------
 
-    def _output(self, out, k, shape):
+    def _output(self, out, k, shape, dtype):
         """(array the kernel writes, array the caller gets): out[k] itself when the kernel can write it."""
-        xp = self.xp
         given = None if out is None else out[k]
         if given is not None and tuple(given.shape) != shape:
             raise ValueError(f"out[{k}] has shape {tuple(given.shape)}, expected {shape}")
-        if given is not None and given.dtype == xp.float32 and given.flags.c_contiguous:
+        if given is not None and given.dtype != dtype:
+            raise TypeError(f"out[{k}] has dtype {given.dtype}, but the step computes in {dtype}")
+        if given is not None and given.flags.c_contiguous:
             return given, given
-        return xp.empty(shape, dtype=xp.float32), given
+        return self.xp.empty(shape, dtype=dtype), given
 
     @staticmethod
     def _deliver(pairs):
@@ -224,8 +285,8 @@ class Kernels:
         """One scan step: pre (N, S, 4H) = x_t, proj (N, S, K, 4H) or None, c_prev (N, S, H) -> (h, c, gates).
 
         pre_t[s] = x_t[s] + sum_k proj[s + k - pad, k] (zero outside the line), then the LSTM
-        cell. ``proj=None`` means h_{t-1} = 0. ``out=(h, c, gates)`` writes into given arrays;
-        ``gates`` may be ``pre`` itself (the kernel activates it in place).
+        cell. ``proj=None`` means h_{t-1} = 0. ``out=(h, c, gates)`` writes into given arrays
+        (of the inputs' dtype); ``gates`` may be ``pre`` itself (the kernel activates it in place).
         """
         xp, op = self.xp, "pixelrnn_step_forward"
         if pre.ndim != 3 or pre.shape[2] % 4 or tuple(c_prev.shape) != (*pre.shape[:2], pre.shape[2] // 4):
@@ -234,18 +295,19 @@ class Kernels:
         N, S, H4 = (int(d) for d in pre.shape)
         H, K = H4 // 4, int(kernel_size)
         proj = self._taps(op, "proj", proj, N, S, K, H4)
-        h, h_out = self._output(out, 0, (N, S, H))
-        c, c_out = self._output(out, 1, (N, S, H))
-        gates, gates_out = self._output(out, 2, (N, S, H4))
+        dtype = self._dtype(op, pre=pre, proj=proj, c_prev=c_prev)
+        h, h_out = self._output(out, 0, (N, S, H), dtype)
+        c, c_out = self._output(out, 1, (N, S, H), dtype)
+        gates, gates_out = self._output(out, 2, (N, S, H4), dtype)
         if gates is not pre:
             gates[...] = pre           # the kernel turns its pre-activations into gates in place
-        c_prev = self._float32(c_prev)
         taps = 0 if proj is None else K
-        proj = xp.empty((0,), xp.float32) if proj is None else self._float32(proj)   # not read when taps = 0
+        proj = xp.empty((0,), dtype) if proj is None else proj   # not read when taps = 0
+        proj, c_prev = self._contiguous(proj, c_prev)
         if N * S * H:
             grid, block = grid_1d(N * S * H)
-            self.get_function("pixelrnn.cu", "pixelrnn_step_forward")(
-                grid, block, (gates, proj, c_prev, h, c) + tuple(np.int32(v) for v in (N, S, H, taps, pad)))
+            self._launch("pixelrnn.cu", op, dtype, grid, block,
+                         (gates, proj, c_prev, h, c) + tuple(np.int32(v) for v in (N, S, H, taps, pad)))
         return self._deliver([(h, h_out), (c, c_out), (gates, gates_out)])
 
     def pixelrnn_step_backward(self, gates, c_prev, c, dy, q, dc, kernel_size, pad, out=None):
@@ -265,20 +327,20 @@ class Kernels:
                 raise ValueError(f"{op}: {name} has shape {tuple(a.shape)}, but gates {tuple(gates.shape)} "
                                  f"needs {(N, S, H)}")
         q = self._taps(op, "q", q, N, S, K, H)
-        dpre, dpre_out = self._output(out, 0, (N, S, H4))
-        dc_prev, dc_prev_out = self._output(out, 1, (N, S, H))
+        dtype = self._dtype(op, gates=gates, c_prev=c_prev, c=c, dy=dy, q=q, dc=dc)
+        dpre, dpre_out = self._output(out, 0, (N, S, H4), dtype)
+        dc_prev, dc_prev_out = self._output(out, 1, (N, S, H), dtype)
         if dc is None:
             dc_prev[...] = 0
         elif dc_prev is not dc:
             dc_prev[...] = dc          # the kernel turns dL/dc_t into dL/dc_{t-1} in place
-        gates, c_prev, c, dy = (self._float32(a) for a in (gates, c_prev, c, dy))
         taps = 0 if q is None else K
-        q = xp.empty((0,), xp.float32) if q is None else self._float32(q)
+        q = xp.empty((0,), dtype) if q is None else q
+        gates, c_prev, c, dy, q = self._contiguous(gates, c_prev, c, dy, q)
         if N * S * H:
             grid, block = grid_1d(N * S * H)
-            self.get_function("pixelrnn.cu", "pixelrnn_step_backward")(
-                grid, block,
-                (gates, c_prev, c, dy, q, dc_prev, dpre) + tuple(np.int32(v) for v in (N, S, H, taps, pad)))
+            self._launch("pixelrnn.cu", op, dtype, grid, block,
+                         (gates, c_prev, c, dy, q, dc_prev, dpre) + tuple(np.int32(v) for v in (N, S, H, taps, pad)))
         return self._deliver([(dpre, dpre_out), (dc_prev, dc_prev_out)])
 
 

@@ -8,7 +8,7 @@ unchanged CUDA source; ``simt.h`` defines what CUDA adds to C++ (``__global__``,
 threads only at barriers (see the header comment of each file). This module
 compiles, caches and calls it, with the interface of a CuPy ``RawKernel``::
 
-    kernel = load("conv2d.cu", "im2col")            # a file in tinygen's kernels/
+    kernel = load("conv2d.cu", "im2col_f32")        # a file in tinygen's kernels/
     kernel(grid, block, (x, cols, np.int32(N), ...), shared_mem=0, order="reverse")
 
     module = Module(code=SOURCE, name="tests.cu")    # kernels from a string

@@ -2,12 +2,18 @@
 
 Runs where ``nvcc`` is on PATH (no GPU needed: ``-cubin`` only compiles). ptxas
 reports, per kernel, the bytes of registers spilled to local memory; a spill is
-a slow load/store in the innermost loop, so every kernel must report
+a slow load/store in the innermost loop, so every kernel, in its float (_f32)
+and its double (_f64) instantiation, must report
 
     0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 
 (the stack frame is not checked). ``--Werror all-warnings`` turns every
 front-end and ptxas warning into an error.
+
+The text tinygen.cuda hands to NVRTC (``kernel_source``: headers pasted in) is
+compiled on its own too, to PTX, where the float instantiations must hold no
+double-precision instruction: a float kernel that calls exp instead of expf, or
+mixes in a double constant, computes in double and rounds back.
 """
 import re
 import shutil
@@ -17,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import emulator
+from tinygen import cuda
 from tinygen.resources import kernels_dir
 
 NVCC = shutil.which("nvcc")
@@ -56,6 +63,10 @@ def test_there_are_kernel_sources():
     assert {"conv2d.cu", "lstm.cu", "pixelrnn.cu"} <= set(SOURCES)
 
 
+def instantiations(name):
+    return {cuda.kernel_name(kernel, dtype) for kernel in cuda.KERNELS[name] for dtype in cuda.DTYPE_SUFFIXES}
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("name", SOURCES)
 def test_compiles_without_warnings_or_spills(ptxas_reports, name, arch):
@@ -63,9 +74,47 @@ def test_compiles_without_warnings_or_spills(ptxas_reports, name, arch):
     assert code == 0, f"nvcc -arch={arch} {name} failed:\n{report}"
     kernels = emulator.kernels_in((kernels_dir() / name).read_text())
     found = spills(report)
+    assert instantiations(name) <= set(kernels)
     assert set(kernels) <= set(found), f"ptxas did not report on {set(kernels) - set(found)}:\n{report}"
     for kernel in kernels:
         assert found[kernel] == (0, 0), f"{kernel} ({arch}) spills registers: stores, loads = {found[kernel]}"
+
+
+def compile_nvrtc_text(name, out_dir):
+    """(return code, nvcc output, PTX) of cuda.kernel_source(name), alone in ``out_dir`` as NVRTC sees it."""
+    source = out_dir / name       # no headers next to it: the text must stand alone
+    source.write_text(cuda.kernel_source(name))
+    ptx = out_dir / f"{name}.ptx"
+    command = [NVCC, "-ptx", "-arch=sm_80", "-std=c++17", "--Werror", "all-warnings", "-o", str(ptx), str(source)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    return result.returncode, result.stdout + result.stderr, ptx.read_text() if ptx.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def nvrtc_ptx(tmp_path_factory):
+    """{file: (return code, nvcc output, PTX)}, compiled in parallel once for the module."""
+    out_dir = tmp_path_factory.mktemp("nvrtc")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(zip(SOURCES, pool.map(lambda name: compile_nvrtc_text(name, out_dir), SOURCES)))
+
+
+def ptx_entries(ptx):
+    """{entry point: its PTX body}."""
+    return {m.group(1): m.group(2) for m in re.finditer(r"\.entry\s+(\w+)\s*\((.*?)\n\}", ptx, re.S)}
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_float_kernels_compute_in_float_and_double_kernels_in_double(nvrtc_ptx, name):
+    code, report, ptx = nvrtc_ptx[name]
+    assert code == 0, f"the NVRTC text of {name} does not compile on its own:\n{report}"
+    entries = ptx_entries(ptx)
+    assert instantiations(name) <= set(entries), sorted(entries)
+    for kernel in cuda.KERNELS[name]:
+        f32, f64 = entries[cuda.kernel_name(kernel, "float32")], entries[cuda.kernel_name(kernel, "float64")]
+        doubles = sorted({line.split()[0] for line in f32.splitlines() if ".f64" in line})
+        assert not doubles, f"{kernel}_f32 has double-precision instructions: {doubles}"
+        assert re.search(r"\bld\.global(\.nc)?\.f64\b", f64), f"{kernel}_f64 loads no doubles"
+        assert not re.search(r"\b(ld|st)\.global(\.nc)?\.f32\b", f64), f"{kernel}_f64 moves floats"
 
 
 def test_the_report_parser_sees_spills():

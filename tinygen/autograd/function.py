@@ -26,17 +26,26 @@ import weakref
 
 import numpy as np
 
-from .grad_mode import is_grad_enabled, no_grad, enable_grad
+from .grad_mode import _state as _grad_state, no_grad, enable_grad
 from .. import backend
 
 
 class Function:
-    # Set by apply when a graph is recorded:
+    # Set by apply before forward runs:
+    #   needs_input_grad  tuple of bools, one per input (all False when no graph is recorded),
+    #                     so that forward saves only what backward will use
+    # and, when a graph is recorded:
     #   inputs            tuple of input Tensors
-    #   needs_input_grad  tuple of bools, one per input
+    #   _versions         each input's version counter at forward time (in-place detection)
     #   _outputs          weak references to the outputs (no reference cycle)
     #   _out_meta         (shape, dtype) of every output, to make zero gradients
     _freed = False
+    # Which inputs backward reads (indices), for the in-place check; None: all of them.
+    # An op whose backward never reads its inputs' values (add, reshape) sets ().
+    saves_inputs = None
+    # Names of the inputs, for error messages ("the weight (64, 32, 3, 3) saved by conv2d").
+    input_names = ()
+    op_name = None     # the public name, when it is not the class name in lower case
 
     def forward(self, *arrays, **params):
         raise NotImplementedError
@@ -48,23 +57,26 @@ class Function:
     def apply(cls, *inputs, **params):
         """Run the op on Tensors ``inputs``; returns a Tensor (or a tuple for several outputs)."""
         fn = cls()
-        arrays = [t.data for t in inputs]
+        needs = tuple([t._requires_grad for t in inputs])
+        record = _grad_state["enabled"] and True in needs
+        fn.needs_input_grad = needs if record else (False,) * len(needs)
         if backend._cupy is not None:  # only a machine with CuPy can mix devices
             _check_same_device(cls, inputs)
-        raw = fn.forward(*arrays, **params)
-        multi = isinstance(raw, tuple)
-        raws = raw if multi else (raw,)
-        # NumPy reductions return scalars (np.float32), which cannot be updated in place
-        raws = tuple(np.asarray(a) if isinstance(a, np.generic) else a for a in raws)
-        if is_grad_enabled() and any(t.requires_grad for t in inputs):
-            fn.inputs = inputs
-            fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
-            outs = tuple(Tensor._make(a, fn, i) for i, a in enumerate(raws))
-            fn._outputs = tuple(weakref.ref(o) for o in outs)
-            fn._out_meta = tuple((a.shape, a.dtype) for a in raws)
+        raw = fn.forward(*[t.data for t in inputs], **params)
+        if type(raw) is tuple:
+            # NumPy reductions return scalars (np.float32), which cannot be updated in place
+            raws = tuple([np.asarray(a) if isinstance(a, np.generic) else a for a in raw])
         else:
-            outs = tuple(Tensor._make(a) for a in raws)
-        return outs if multi else outs[0]
+            raws = (np.asarray(raw) if isinstance(raw, np.generic) else raw,)
+        if record:
+            fn.inputs = inputs
+            fn._versions = tuple([t._version for t in inputs])
+            outs = tuple([Tensor._make(a, fn, i) for i, a in enumerate(raws)])
+            fn._outputs = tuple([weakref.ref(o) for o in outs])
+            fn._out_meta = tuple([(a.shape, a.dtype) for a in raws])
+        else:
+            outs = tuple([Tensor._make(a) for a in raws])
+        return outs if type(raw) is tuple else outs[0]
 
     @property
     def output(self):
@@ -72,7 +84,26 @@ class Function:
         out = self._outputs[0]()
         if out is None:  # cannot happen while a graph walk reaches this op through it
             raise RuntimeError(f"{type(self).__name__}: its output was freed before backward")
+        if out._version:
+            raise RuntimeError(f"the output {tuple(out.shape)} of {self._op_name()} that its backward "
+                               f"reads was changed in place after the forward pass (version 0, now "
+                               f"{out._version}): change a copy instead")
         return out
+
+    def _check_versions(self):
+        """Refuse to run backward on values changed in place since forward (a stale gradient)."""
+        saved = range(len(self.inputs)) if self.saves_inputs is None else self.saves_inputs
+        for i in saved:
+            t, then = self.inputs[i], self._versions[i]
+            if t._version != then:
+                name = self.input_names[i] if i < len(self.input_names) else f"input {i}"
+                raise RuntimeError(
+                    f"the {name} {tuple(t.shape)} saved by {self._op_name()} was changed in place after "
+                    f"the forward pass (version {then}, now {t._version}): compute the loss again "
+                    f"after the optimizer step")
+
+    def _op_name(self):
+        return self.op_name or type(self).__name__.lower()
 
     def _release(self):
         self.__dict__.clear()
@@ -121,103 +152,126 @@ def run_backward(roots, seeds, inputs=None, retain_graph=False, create_graph=Fal
     returned (``autograd.grad``), ``.grad`` is left untouched, and only the part of
     the graph that leads to ``inputs`` is visited.
     """
+    sweep = _Sweep(inputs, retain_graph)
     order = _topological_order(roots)
-    grads = {}    # (fn, output index) or ("leaf", id) -> accumulated gradient Tensor
-    leaves = {}   # id -> leaf Tensor, for accumulating into .grad
-
-    def key(t):
-        return (t.creator, t._index) if t.creator is not None else ("leaf", id(t))
-
-    def add(k, g):
-        prev = grads.get(k)
-        grads[k] = g if prev is None else prev + g
-
     if inputs is not None:
-        wanted = {key(t) for t in inputs}
-        # keep only the Functions on a path to some wanted tensor
-        reaches = set()
-        for fn in reversed(order):
-            for i, t in enumerate(fn.inputs):
-                if key(t) in wanted or (t.creator is not None and id(t.creator) in reaches):
-                    reaches.add(id(fn))
-                    break
-        order = [fn for fn in order if id(fn) in reaches]
-
+        order = sweep.restrict(order)
     for r, s in zip(roots, seeds):
         if r.requires_grad:
-            add(key(r), s)
-            if r.creator is None:  # backward on a leaf itself: its gradient is the seed
-                leaves[key(r)] = r
-    captured = {}
-    kept = {}     # Function -> its output Tensors, alive until its backward has run (see below)
-
-    mode = enable_grad() if create_graph else no_grad()
-    with mode:
+            sweep.add(r, s)
+    with enable_grad() if create_graph else no_grad():
         for fn in order:
-            gouts = []
-            for i, (shape, dtype) in enumerate(fn._out_meta):
-                k = (fn, i)
-                g = grads.pop(k, None)
-                if inputs is not None and k in wanted and g is not None:
-                    captured[k] = g
-                if g is None and len(fn._out_meta) > 1:
-                    xp = backend.get_array_module(fn.inputs[0].data)
-                    g = Tensor._make(xp.zeros(shape, dtype=dtype))
-                gouts.append(g)
-                out_ref = fn._outputs[i]()
-                if out_ref is not None and out_ref._retain_grad and g is not None and inputs is None:
-                    out_ref.grad = g if out_ref.grad is None else out_ref.grad + g
-            if all(g is None for g in gouts):
-                continue
-            gins = fn.backward(*gouts)
-            kept.pop(fn, None)
-            if not isinstance(gins, tuple):
-                gins = (gins,)
-            if len(gins) != len(fn.inputs):
-                raise RuntimeError(f"{type(fn).__name__}.backward returned {len(gins)} gradients "
-                                   f"for {len(fn.inputs)} inputs")
-            for t, g, needed in zip(fn.inputs, gins, fn.needs_input_grad):
-                if not needed or g is None:
-                    continue
-                if g.shape != t.shape:
-                    raise RuntimeError(f"{type(fn).__name__}.backward gave a gradient of shape "
-                                       f"{tuple(g.shape)} for an input of shape {tuple(t.shape)}")
-                if g.dtype != t.dtype:
-                    g = g.astype(t.dtype)
-                k = key(t)
-                add(k, g)
-                if t.creator is None:
-                    leaves[k] = t
-            if not retain_graph:
-                # fn may hold the last reference to an input that another op made, and
-                # that op's backward may still read it (exp, tanh: ``self.output`` is a
-                # weak reference), so keep such inputs alive until it has run.
-                for t in fn.inputs:
-                    if t.creator is not None:
-                        kept.setdefault(t.creator, []).append(t)
-                fn._release()
-
+            sweep.visit(fn)
     if inputs is not None:
-        out = []
-        for t in inputs:
-            k = key(t)
-            out.append(captured.get(k, grads.get(k)))
-        return out
-    handed_out = {id(s.data) for s in seeds}
-    for k, t in leaves.items():
-        g = grads[k]
-        if not create_graph:
-            # Each leaf gets an array of its own that may be updated in place: the walk
-            # may hand one array to several leaves (add), or a read-only broadcast view
-            # (sum), or the caller's seed. A fresh, unshared result (a matmul's) is kept
-            # as it is: copying every weight gradient costs as much as an optimizer step.
-            a = g.data
-            if a.base is not None or not getattr(a.flags, "writeable", True) or id(a) in handed_out:
-                a = a.copy()
-            handed_out.add(id(a))
-            g = Tensor._make(a)
-        t.grad = g if t.grad is None else t.grad + g
+        return sweep.wanted_grads(inputs)
+    sweep.write_leaf_grads(seeds, create_graph)
     return None
+
+
+def _key(t):
+    """Where a tensor's gradient accumulates: (its creator, output slot), or its id for a leaf."""
+    return (t.creator, t._index) if t.creator is not None else ("leaf", id(t))
+
+
+class _Sweep:
+    """The state of one backward pass: gradients summed so far, and the leaves they reach."""
+
+    def __init__(self, inputs, retain_graph):
+        self.grads = {}      # _key(t) -> accumulated gradient Tensor
+        self.leaves = {}     # _key(leaf) -> leaf Tensor, for accumulating into .grad
+        self.wanted = None if inputs is None else {_key(t) for t in inputs}
+        self.captured = {}   # gradients of wanted non-leaf tensors, caught as they pass
+        self.retain_graph = retain_graph
+        self.kept = {}       # Function -> input Tensors kept alive until its backward ran
+
+    def restrict(self, order):
+        """Only the Functions on a path to some wanted tensor."""
+        reaches = set()
+        for fn in reversed(order):
+            for t in fn.inputs:
+                if _key(t) in self.wanted or (t.creator is not None and id(t.creator) in reaches):
+                    reaches.add(id(fn))
+                    break
+        return [fn for fn in order if id(fn) in reaches]
+
+    def add(self, t, g):
+        k = _key(t)
+        prev = self.grads.get(k)
+        self.grads[k] = g if prev is None else prev + g
+        if t.creator is None:
+            self.leaves[k] = t
+
+    def visit(self, fn):
+        """dL/d(inputs of fn) from the complete dL/d(outputs of fn)."""
+        gouts = self._output_grads(fn)
+        if gouts is None:
+            return
+        if fn._versions != tuple([t._version for t in fn.inputs]):
+            fn._check_versions()
+        gins = fn.backward(*gouts)
+        self.kept.pop(fn, None)
+        if type(gins) is not tuple:
+            gins = (gins,)
+        if len(gins) != len(fn.inputs):
+            raise RuntimeError(f"{type(fn).__name__}.backward returned {len(gins)} gradients "
+                               f"for {len(fn.inputs)} inputs")
+        for t, g, needed in zip(fn.inputs, gins, fn.needs_input_grad):
+            if needed and g is not None:
+                self.add(t, _checked(fn, t, g))
+        if not self.retain_graph:
+            # fn may hold the last reference to an input that another op made, and
+            # that op's backward may still read it (exp, tanh: ``self.output`` is a
+            # weak reference), so keep such inputs alive until it has run.
+            for t in fn.inputs:
+                if t.creator is not None:
+                    self.kept.setdefault(t.creator, []).append(t)
+            fn._release()
+
+    def _output_grads(self, fn):
+        """The gradient of each output of fn (zeros for an unused one of several); None if none."""
+        gouts, reached = [], False
+        for i, (shape, dtype) in enumerate(fn._out_meta):
+            k = (fn, i)
+            g = self.grads.pop(k, None)
+            if g is not None:
+                reached = True
+                if self.wanted is not None and k in self.wanted:
+                    self.captured[k] = g
+                out = fn._outputs[i]()
+                if out is not None and out._retain_grad and self.wanted is None:
+                    out.grad = g if out.grad is None else out.grad + g
+            elif len(fn._out_meta) > 1:
+                xp = backend.get_array_module(fn.inputs[0].data)
+                g = Tensor._make(xp.zeros(shape, dtype=dtype))
+            gouts.append(g)
+        return gouts if reached else None
+
+    def wanted_grads(self, inputs):
+        return [self.captured.get(_key(t), self.grads.get(_key(t))) for t in inputs]
+
+    def write_leaf_grads(self, seeds, create_graph):
+        handed_out = {id(s.data) for s in seeds}
+        for k, t in self.leaves.items():
+            g = self.grads[k]
+            if not create_graph:
+                # Each leaf gets an array of its own that may be updated in place: the walk
+                # may hand one array to several leaves (add), or a read-only broadcast view
+                # (sum), or the caller's seed. A fresh, unshared result (a matmul's) is kept
+                # as it is: copying every weight gradient costs as much as an optimizer step.
+                a = g.data
+                if a.base is not None or not getattr(a.flags, "writeable", True) or id(a) in handed_out:
+                    a = a.copy()
+                handed_out.add(id(a))
+                g = Tensor._make(a)
+            t.grad = g if t.grad is None else t.grad + g
+
+
+def _checked(fn, t, g):
+    """A gradient fn.backward gave for input t: of t's shape, in t's dtype."""
+    if g.data.shape != t.data.shape:
+        raise RuntimeError(f"{type(fn).__name__}.backward gave a gradient of shape "
+                           f"{tuple(g.shape)} for an input of shape {tuple(t.shape)}")
+    return g if g.data.dtype == t.data.dtype else g.astype(t.dtype)
 
 
 from .tensor import Tensor  # noqa: E402  (tensor.py needs Function first)

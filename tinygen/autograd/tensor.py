@@ -37,14 +37,16 @@ def _as_array(data, dtype=None):
         arr = np.array(data)
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
-    if arr.dtype == object:
-        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} "
-                        f"(ragged lists or non-numeric values)")
+    if arr.dtype.kind not in "biufc":
+        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} of dtype {arr.dtype} "
+                        f"(tensors hold numbers: bool, integer, float or complex; not text, objects "
+                        f"or ragged lists)")
     return arr
 
 
 class Tensor:
-    __slots__ = ("data", "grad", "requires_grad", "creator", "_index", "_retain_grad", "__weakref__")
+    __slots__ = ("data", "grad", "_requires_grad", "creator", "_index", "_retain_grad", "_version",
+                 "__weakref__")
     __array_priority__ = 1000  # numpy scalars and arrays defer to Tensor's operators
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
@@ -56,7 +58,8 @@ class Tensor:
         self.creator = None
         self._index = 0
         self._retain_grad = False
-        self.requires_grad = False
+        self._version = 0
+        self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -69,7 +72,8 @@ class Tensor:
         t.creator = creator
         t._index = index
         t._retain_grad = False
-        t.requires_grad = creator is not None
+        t._version = 0
+        t._requires_grad = creator is not None
         return t
 
     # --- properties -------------------------------------------------------
@@ -119,13 +123,21 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extra) + ")"
 
     # --- autograd ---------------------------------------------------------
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        self.requires_grad_(flag)
+
     def requires_grad_(self, flag=True):
-        if flag and self.data.dtype.kind not in "fc":
-            raise TypeError(f"only floating-point tensors can require gradients; this one is "
+        if flag and self.data.dtype.kind != "f":
+            raise TypeError(f"only real floating-point tensors can require gradients; this one is "
                             f"{self.data.dtype} (convert with .float() first)")
         if not flag and self.creator is not None:
             raise RuntimeError("requires_grad can only be turned off on a leaf; use .detach()")
-        self.requires_grad = bool(flag)
+        self._requires_grad = bool(flag)
         return self
 
     def retain_grad(self):
@@ -151,6 +163,26 @@ class Tensor:
                                  f"shape {tuple(self.shape)}")
         run_backward([self], [grad], retain_graph=retain_graph or create_graph,
                      create_graph=create_graph)
+
+    # --- in-place changes -----------------------------------------------------
+    def _bump_version(self):
+        """Record that ``data`` was changed in place (optimizer step, copy_, EMA, load_state_dict).
+
+        Every op notes the versions of the tensors its backward will read; a backward that
+        finds a newer version refuses to run, instead of using the new values silently."""
+        self._version += 1
+
+    def copy_(self, src):
+        """Overwrite this tensor's values with ``src`` (same shape; cast to this dtype), in place."""
+        src_data = src.data if isinstance(src, Tensor) else src
+        xp = backend.get_array_module(self.data)
+        src_data = xp.asarray(src_data)
+        if tuple(src_data.shape) != tuple(self.shape):
+            raise ValueError(f"copy_: source has shape {tuple(src_data.shape)}, this tensor has shape "
+                             f"{tuple(self.shape)}")
+        self.data[...] = src_data
+        self._bump_version()
+        return self
 
     def detach(self):
         """The same data, cut from the graph."""

@@ -21,7 +21,6 @@ from ..autograd.tensor import Tensor
 from .. import backend
 from .elementwise import exp, sigmoid_array
 from .reduction import sum as _sum
-from .shape import reshape, repeat
 
 
 class Sigmoid(Function):
@@ -45,7 +44,7 @@ class Tanh(Function):
 class Relu(Function):
     def forward(self, x):
         self.mask = x > 0
-        return x * self.mask
+        return backend.get_array_module(x).maximum(x, 0)   # not x * mask: -inf * 0 is nan
 
     def backward(self, g):
         return g * Tensor._make(self.mask.astype(g.dtype))
@@ -171,24 +170,3 @@ def dropout(x, p=0.5, training=True, generator=None):
     gen = generator or backend.generator(x.device)
     keep = (gen.random(x.shape) >= p).astype(x.dtype) / (1 - p)
     return x * Tensor._make(keep if x.device == "cpu" else backend.to_device(keep, x.device))
-
-
-def upsample_nearest(x, scale=2):
-    """(N, C, H, W) -> (N, C, H*scale, W*scale), each pixel copied into a scale x scale block."""
-    if x.ndim != 4:
-        raise ValueError(f"upsample_nearest: expected a 4-D (N, C, H, W) input, got shape {tuple(x.shape)}")
-    if not isinstance(scale, (int, np.integer)) or scale < 1:
-        raise ValueError(f"upsample_nearest: scale must be a positive integer, got {scale!r}")
-    return repeat(repeat(x, scale, axis=2), scale, axis=3)
-
-
-def avg_pool2d(x, kernel_size=2):
-    """Average over non-overlapping k x k blocks: (N, C, H, W) -> (N, C, H/k, W/k)."""
-    if x.ndim != 4:
-        raise ValueError(f"avg_pool2d: expected a 4-D (N, C, H, W) input, got shape {tuple(x.shape)}")
-    k = kernel_size
-    n, c, h, w = x.shape
-    if h % k or w % k:
-        raise ValueError(f"avg_pool2d: height {h} and width {w} must be multiples of kernel_size {k}")
-    from .reduction import mean
-    return mean(reshape(x, (n, c, h // k, k, w // k, k)), axis=(3, 5))

@@ -60,6 +60,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..autograd.function import Function
 from .. import backend
 from .reduction import sum as _sum
+from ._base import check_same_dtype
 
 
 # --- the two data movements: im2col and col2im ------------------------------
@@ -165,8 +166,7 @@ def im2col(x, kh, kw, sh, sw, ph, pw):
     if xp is np:
         return _im2col(x, kh, kw, sh, sw, ph, pw)
     from .. import cuda
-    # the kernels compute in float32; a float64 input gets float64 columns back (of float32 values)
-    return cuda.im2col(x, kh, kw, sh, sw, ph, pw).astype(x.dtype, copy=False)
+    return cuda.im2col(x, kh, kw, sh, sw, ph, pw)   # the kernel instantiated for x's dtype
 
 
 def col2im(cols, x_shape, kh, kw, sh, sw, ph, pw):
@@ -175,7 +175,7 @@ def col2im(cols, x_shape, kh, kw, sh, sw, ph, pw):
     if xp is np:
         return _col2im(cols, x_shape, kh, kw, sh, sw, ph, pw)
     from .. import cuda
-    return cuda.col2im(cols, tuple(x_shape), kh, kw, sh, sw, ph, pw).astype(cols.dtype, copy=False)
+    return cuda.col2im(cols, tuple(x_shape), kh, kw, sh, sw, ph, pw)
 
 
 # --- the products on arrays: every image in one GEMM ----------------------------
@@ -282,9 +282,14 @@ def _conv_weight_grad(x, g, kernel_size, stride, padding, cols=None):
 # conv_transpose2d's backward shares those of g between its two gradients.
 
 class Conv2d(Function):
+    input_names = ("input", "weight", "bias")
+
     def forward(self, x, w, b=None, stride=(1, 1), padding=(0, 0), cols=None):
         self.stride, self.padding = stride, padding
-        y, self.cols = _conv(x, w, stride, padding, cols)
+        y, cols = _conv(x, w, stride, padding, cols)
+        # the patches serve only the weight gradient: a frozen weight (a GAN's D during
+        # G's step) or no graph at all keeps none, and backward makes them again if asked
+        self.cols = cols if self.needs_input_grad[1] else None
         if b is not None:
             y += b[:, None, None]                                       # in place: y is ours
         (h, wd), (kh, kw) = x.shape[2:], w.shape[2:]
@@ -308,6 +313,9 @@ class Conv2d(Function):
 
 
 class ConvTranspose2d(Function):
+    input_names = ("input", "weight", "bias")
+    op_name = "conv_transpose2d"
+
     def forward(self, x, w, b=None, stride=(1, 1), padding=(0, 0), output_padding=(0, 0)):
         self.stride, self.padding = stride, padding
         n, _, h, wd = x.shape
@@ -337,6 +345,8 @@ class ConvTranspose2d(Function):
 
 class Conv2dGradWeight(Function):
     """gw[o, c, i, j] = sum_{n, oh, ow} gy[n, o, oh, ow] xp[n, c, oh sh + i, ow sw + j]."""
+    input_names = ("input", "grad_output")
+    op_name = "conv2d_grad_weight"
 
     def forward(self, x, gy, kernel_size, stride=(1, 1), padding=(0, 0), cols=None):
         self.stride, self.padding = stride, padding
@@ -355,6 +365,7 @@ class Conv2dGradWeight(Function):
 
 class Relayout(Function):
     """y = x, stored channels-last (NHWC) or channel-major (CNHW) in memory: a copy, no arithmetic."""
+    saves_inputs = ()
 
     def forward(self, x, last):
         xp = backend.get_array_module(x)
@@ -400,13 +411,6 @@ def _check_weight(weight, op, layout):
         raise ValueError(f"{op}: weight must be 4-D {layout}, got shape {tuple(weight.shape)}")
 
 
-def _check_dtypes(op, **tensors):
-    dtypes = {t.dtype for t in tensors.values() if t is not None}
-    if len(dtypes) > 1:
-        shown = ", ".join(f"{k} {t.dtype}" for k, t in tensors.items() if t is not None)
-        raise TypeError(f"{op}: inputs must share one dtype, got {shown}")
-
-
 def _check_bias(bias, channels, op):
     if bias is not None and tuple(bias.shape) != (channels,):
         raise ValueError(f"{op}: bias has shape {tuple(bias.shape)}, expected ({channels},)")
@@ -429,7 +433,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         raise ValueError(f"{op}: kernel {tuple(weight.shape[2:])} is larger than the padded input "
                          f"({hp}, {wp}) (input {tuple(x.shape)}, padding {padding})")
     _check_bias(bias, weight.shape[0], op)
-    _check_dtypes(op, input=x, weight=weight, bias=bias)
+    check_same_dtype(op, input=x, weight=weight, bias=bias)
     inputs = (x, weight) if bias is None else (x, weight, bias)
     return Conv2d.apply(*inputs, stride=stride, padding=padding)
 
@@ -457,7 +461,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         raise ValueError(f"{op}: the output would have size {out}: padding {padding} is too large for "
                          f"input {tuple(x.shape)} and weight {tuple(weight.shape)}")
     _check_bias(bias, weight.shape[1], op)
-    _check_dtypes(op, input=x, weight=weight, bias=bias)
+    check_same_dtype(op, input=x, weight=weight, bias=bias)
     inputs = (x, weight) if bias is None else (x, weight, bias)
     return ConvTranspose2d.apply(*inputs, stride=stride, padding=padding, output_padding=output_padding)
 
@@ -483,5 +487,5 @@ def conv2d_grad_weight(x, grad_output, kernel_size, stride=1, padding=0):
         raise ValueError(f"{op}: grad_output has shape {tuple(grad_output.shape)} but conv2d of input "
                          f"{tuple(x.shape)} with kernel {kernel_size}, stride {stride}, padding {padding} "
                          f"gives {expected}")
-    _check_dtypes(op, input=x, grad_output=grad_output)
+    check_same_dtype(op, input=x, grad_output=grad_output)
     return Conv2dGradWeight.apply(x, grad_output, kernel_size=kernel_size, stride=stride, padding=padding)

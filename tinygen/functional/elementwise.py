@@ -30,12 +30,14 @@ import numpy as np
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from .. import backend
-from ._base import as_tensor, shapes_of
+from ._base import as_tensor, as_float, promote, shapes_of
 
 
 # --- broadcasting --------------------------------------------------------
 
 class SumTo(Function):
+    saves_inputs = ()
+
     def forward(self, x, shape):
         self.in_shape = x.shape
         lead = x.ndim - len(shape)
@@ -49,6 +51,8 @@ class SumTo(Function):
 
 
 class Expand(Function):
+    saves_inputs = ()
+
     def forward(self, x, shape):
         xp = backend.get_array_module(x)
         self.in_shape = x.shape
@@ -78,11 +82,19 @@ def expand(x, shape):
     return Expand.apply(x, shape=shape)
 
 
-def _binary(cls, name, a, b):
+def _operands(a, b):
+    """Two Tensors of one dtype from a binary op's operands (the dtype rule in ``_base.py``)."""
     if not isinstance(a, Tensor):
         a = as_tensor(a, like=b)
     elif not isinstance(b, Tensor):
         b = as_tensor(b, like=a)
+    return promote(a, b)
+
+
+def _binary(cls, name, a, b):
+    a, b = _operands(a, b)
+    if cls is Div:  # true division: integers divide to floats
+        a, b = as_float(a), as_float(b)
     try:
         return cls.apply(a, b)
     except ValueError as e:
@@ -94,6 +106,8 @@ def _binary(cls, name, a, b):
 # --- arithmetic ----------------------------------------------------------
 
 class Add(Function):
+    saves_inputs = ()
+
     def forward(self, a, b):
         return a + b
 
@@ -103,6 +117,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    saves_inputs = ()
+
     def forward(self, a, b):
         return a - b
 
@@ -134,6 +150,8 @@ class Div(Function):
 
 
 class Neg(Function):
+    saves_inputs = ()
+
     def forward(self, x):
         return -x
 
@@ -189,6 +207,8 @@ def pow(a, b):
     """a ** b; b may be a Tensor or a constant number."""
     if isinstance(a, Tensor) and isinstance(b, (int, float, np.number)):
         b = b.item() if isinstance(b, np.number) else b  # a NumPy scalar would upcast float32
+        if isinstance(b, float):
+            a = as_float(a)  # tensor([1, 2]) ** 0.5 is float32, as the dtype rule says
         if b == 1:
             return a
         return PowScalar.apply(a, p=b)
@@ -241,15 +261,15 @@ class Clip(Function):
 
 
 def exp(x):
-    return Exp.apply(x)
+    return Exp.apply(as_float(x))
 
 
 def log(x):
-    return Log.apply(x)
+    return Log.apply(as_float(x))
 
 
 def sqrt(x):
-    return Sqrt.apply(x)
+    return Sqrt.apply(as_float(x))
 
 
 def abs(x):
@@ -291,10 +311,9 @@ class Where(Function):
 def where(cond, a, b):
     """Elementwise ``cond ? a : b`` (cond a boolean Tensor or array, not differentiated)."""
     cond_arr = cond.data if isinstance(cond, Tensor) else cond
-    if not isinstance(a, Tensor):
-        a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-    if not isinstance(b, Tensor):
-        b = as_tensor(b, like=a)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = as_tensor(a)
+    a, b = _operands(a, b)
     xp = backend.get_array_module(a.data)
     cond_arr = xp.asarray(cond_arr)
     if cond_arr.dtype != bool:
@@ -308,7 +327,7 @@ def where(cond, a, b):
 
 def _select(a, b, keep_a, name):
     """where(keep_a(a, b), a, b): the common body of maximum and minimum."""
-    a, b = (a, as_tensor(b, like=a)) if isinstance(a, Tensor) else (as_tensor(a, like=b), b)
+    a, b = _operands(a, b)
     try:
         cond = keep_a(a.data, b.data)
     except ValueError:
@@ -329,6 +348,8 @@ def minimum(a, b):
 # --- dtype and device ----------------------------------------------------
 
 class Cast(Function):
+    saves_inputs = ()
+
     def forward(self, x, dtype):
         self.in_dtype = x.dtype
         return x.astype(dtype)
@@ -338,6 +359,8 @@ class Cast(Function):
 
 
 class ToDevice(Function):
+    saves_inputs = ()
+
     def forward(self, x, device):
         self.src = backend.device_of(x)
         return backend.to_device(x, device)

@@ -9,7 +9,7 @@ column (right) and the added axis is removed from the result, as in NumPy.
 """
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
-from ._base import as_tensor
+from ._base import as_tensor, check_same_dtype
 from .elementwise import sum_to
 from .shape import reshape, swapaxes
 
@@ -30,6 +30,7 @@ def matmul(a, b):
         a = as_tensor(a, like=b)
     if not isinstance(b, Tensor):
         b = as_tensor(b, like=a)
+    check_same_dtype("matmul", a=a, b=b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least one dimension, got shapes "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")
@@ -50,6 +51,8 @@ def matmul(a, b):
 
 class Linear(Function):
     """y = x W^T + b in one op (the MLP's hot path: one GEMM each way, no temporary transposes)."""
+    input_names = ("input", "weight", "bias")
+
     def forward(self, x, w, b=None):
         y = x @ w.T
         if b is not None:
@@ -75,6 +78,7 @@ def linear(x, weight, bias=None):
                          f"(expected input (..., {weight.shape[1] if weight.ndim == 2 else '?'}))")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias has shape {tuple(bias.shape)}, expected ({weight.shape[0]},)")
+    check_same_dtype("linear", input=x, weight=weight, bias=bias)
     if bias is None:
         return Linear.apply(x, weight)
     return Linear.apply(x, weight, bias)

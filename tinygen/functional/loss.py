@@ -1,12 +1,14 @@
 """Losses, written with the ops above so every one is differentiable twice.
 
-    binary_cross_entropy_with_logits(l, t) = softplus(l) - t l
-        = -[t log sigmoid(l) + (1 - t) log(1 - sigmoid(l))], stable for any l
+    binary_cross_entropy_with_logits(l, t) = -[t log sigmoid(l) + (1 - t) log(1 - sigmoid(l))]
+        = (1 - t) softplus(l) + t softplus(-l)      (= softplus(l) - t l, without its cancellation
+        at large l), exact for any l: an infinite logit on the right side costs 0, not 0 * inf
     cross_entropy(l, y)   = -log_softmax(l)[y]       (l: (N, C, ...), y: (N, ...) integers)
     mse_loss(x, y)        = (x - y)^2
     l1_loss(x, y)         = |x - y|
     gaussian_nll(x, mu, log_var) = 1/2 [log(2 pi) + log_var + (x - mu)^2 e^(-log_var)]
-        the negative log-density of x under N(mu, e^log_var), in nats
+        the negative log-density of x under N(mu, e^log_var), in nats; at x = mu the
+        quadratic term is 0 however small the variance (0 times e^(-log_var) = inf counts as 0)
 
 ``reduction`` is 'mean' (over every element), 'sum' or 'none'.
 """
@@ -17,8 +19,8 @@ import numpy as np
 from ..autograd.tensor import Tensor
 from .. import backend
 from ._base import as_tensor
-from .activation import softplus, log_softmax
-from .elementwise import exp, abs as _abs
+from .activation import relu, softplus, log_softmax
+from .elementwise import exp, where, abs as _abs
 from .reduction import sum as _sum, mean as _mean
 from .shape import transpose, reshape, getitem
 
@@ -39,10 +41,24 @@ def _same_shape(a, b, op, names=("input", "target")):
                          f"{tuple(b.shape)}; they must match")
 
 
+def _zero_times_inf(w, v):
+    """Where w is 0 and v infinite: IEEE gives w v = nan, the loss's limit is 0."""
+    xp = backend.get_array_module(w.data)
+    return (w.data == 0) & xp.isinf(v.data)
+
+
+def _times(w, v):
+    """w * v, with 0 where w is 0 and v infinite. v is masked before the product, not the
+    product after it, so that no nan reaches the gradients either (d(w v)/dw = v)."""
+    bad = _zero_times_inf(w, v)
+    return w * where(bad, 0.0, v) if bad.any() else w * v
+
+
 def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
     target = as_tensor(target, like=logits)
     _same_shape(logits, target, "binary_cross_entropy_with_logits", ("logits", "target"))
-    return _reduce(softplus(logits) - target * logits, reduction, "binary_cross_entropy_with_logits")
+    loss = _times(1 - target, softplus(logits)) + _times(target, softplus(-logits))
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
 def cross_entropy(logits, target, reduction="mean"):
@@ -83,6 +99,16 @@ def l1_loss(input, target, reduction="mean"):
 _LOG_2PI = math.log(2 * math.pi)
 
 
+def _scaled_square(d2, log_var):
+    """d2 e^(-log_var), 0 where d2 is 0 and e^(-log_var) overflows; there the exponent is
+    masked too, so that its backward (g e^(-log_var)) never meets 0 * inf either."""
+    v = exp(-log_var)
+    bad = _zero_times_inf(d2, v)
+    if not bad.any():
+        return d2 * v
+    return d2 * where(bad, 0.0, exp(-where(bad, 0.0, log_var)))
+
+
 def gaussian_nll(x, mean, log_var, reduction="mean"):
     """-log N(x; mean, exp(log_var)) elementwise, in nats (log_var broadcasts, e.g. a shared scalar)."""
     x = as_tensor(x, like=mean)
@@ -94,4 +120,4 @@ def gaussian_nll(x, mean, log_var, reduction="mean"):
         raise ValueError(f"gaussian_nll: log_var of shape {tuple(log_var.shape)} does not broadcast "
                          f"to {tuple(mean.shape)}") from None
     d = x - mean
-    return _reduce(0.5 * (_LOG_2PI + log_var + d * d * exp(-log_var)), reduction, "gaussian_nll")
+    return _reduce(0.5 * (_LOG_2PI + log_var + _scaled_square(d * d, log_var)), reduction, "gaussian_nll")

@@ -116,7 +116,7 @@ from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor
 from ..backend import get_array_module
-from ._base import as_tensor
+from ._base import as_tensor, check_same_dtype
 
 
 # --- one step of the cell, on arrays ----------------------------------------
@@ -369,6 +369,7 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
                 raise ValueError(f"lstm: {name} has shape {_shape(b)}, expected (4H,) = ({4 * H},) "
                                  f"for hidden size H = {H}")
             biases.append(b)
+    check_same_dtype("lstm", input=x, h0=state[0], c0=state[1], w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh)
     y, h, c = LSTMScan.apply(x, *state, w_ih, w_hh, *biases)
     return y, (h, c)
 
@@ -607,6 +608,7 @@ def row_lstm(x_proj, w_ss, b_ss=None):
     x_proj, w_ss = as_tensor(x_proj), as_tensor(w_ss)
     b_ss = None if b_ss is None else as_tensor(b_ss)
     _check("row_lstm", "(N, 4h, R, W)", x_proj, w_ss, b_ss, 3, "a 1 x 3 convolution along the previous row")
+    check_same_dtype("row_lstm", x_proj=x_proj, w_ss=w_ss, b_ss=b_ss)
     return RowLSTMScan.apply(x_proj, w_ss, *([] if b_ss is None else [b_ss]))
 
 
@@ -621,4 +623,5 @@ def diagonal_lstm(x_proj, w_ss, b_ss=None):
     b_ss = None if b_ss is None else as_tensor(b_ss)
     _check("diagonal_lstm", "(N, 4h, R, Ws)", x_proj, w_ss, b_ss, 2,
            "a 2 x 1 convolution down the previous column")
+    check_same_dtype("diagonal_lstm", x_proj=x_proj, w_ss=w_ss, b_ss=b_ss)
     return DiagonalLSTMScan.apply(x_proj, w_ss, *([] if b_ss is None else [b_ss]))

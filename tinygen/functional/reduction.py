@@ -5,16 +5,19 @@
     var        y = mean_A (x - mean_A x)^2 (biased; unbiased divides by n - 1)
     max, min   y = max_A x                 dL/dx = dL/dy * [x == y] / #ties
     logsumexp  y = log sum_A e^x           dL/dx = dL/dy * e^(x - y)   (the softmax)
+    cumsum     y_i = sum_{j <= i} x_j      dL/dx_j = sum_{i >= j} dL/dy_i  (a cumsum run backwards)
 
 A is the set of reduced axes (all of them when ``axis`` is None). Every backward
 first puts the reduced axes back as size-1 axes (``keepdims``) so it broadcasts
 against x. logsumexp subtracts the max before exponentiating, so it never
 overflows.
 """
+import numpy as np
+
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from .. import backend
-from ._base import normalize_axis
+from ._base import as_float, normalize_axis
 from .elementwise import expand, exp
 from .shape import reshape
 
@@ -31,6 +34,8 @@ def _restore(g, x_shape, axes, keepdims):
 
 
 class Sum(Function):
+    saves_inputs = ()
+
     def forward(self, x, axes, keepdims):
         self.axes, self.keepdims = axes, keepdims
         return x.sum(axis=axes, keepdims=keepdims)
@@ -81,6 +86,7 @@ def sum(x, axis=None, keepdims=False):
 
 def mean(x, axis=None, keepdims=False):
     _check(x, "mean")
+    x = as_float(x)  # the mean of booleans is a fraction (F.mean(pred == y) is the accuracy)
     axes = normalize_axis(axis, x.ndim, "mean")
     n = 1
     for a in axes:
@@ -93,6 +99,7 @@ def mean(x, axis=None, keepdims=False):
 def var(x, axis=None, keepdims=False, unbiased=False):
     """Variance over ``axis``: biased (divide by n) unless ``unbiased``."""
     _check(x, "var")
+    x = as_float(x)
     axes = normalize_axis(axis, x.ndim, "var")
     n = 1
     for a in axes:
@@ -128,3 +135,30 @@ def logsumexp(x, axis=None, keepdims=False):
 def argmax(x, axis=None):
     """Index of the largest value (an integer tensor, no gradient)."""
     return Tensor._make(x.data.argmax(axis=axis))
+
+
+class CumSum(Function):
+    """Running sums along one axis, from the start (or, with ``reverse``, from the end).
+
+    The two directions are each other's adjoint, so each is the other's backward."""
+    saves_inputs = ()
+
+    def forward(self, x, axis, reverse):
+        xp = backend.get_array_module(x)
+        self.axis, self.reverse = axis, reverse
+        if reverse:
+            return xp.flip(xp.flip(x, axis).cumsum(axis=axis), axis)
+        return x.cumsum(axis=axis)
+
+    def backward(self, g):
+        return CumSum.apply(g, axis=self.axis, reverse=not self.reverse)
+
+
+def cumsum(x, axis):
+    """y[..., i, ...] = x[..., 0, ...] + ... + x[..., i, ...] along ``axis``."""
+    _check(x, "cumsum")
+    if x.ndim == 0:
+        raise ValueError("cumsum: needs a tensor with at least one axis, got a scalar")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"cumsum: axis must be one integer, got {axis!r}")
+    return CumSum.apply(x, axis=normalize_axis(axis, x.ndim, "cumsum")[0], reverse=False)

@@ -9,6 +9,11 @@ Each backward moves the gradient back the way the values came:
     concat     y = [x_1, ..., x_k] along an axis     dL/dx_i = the matching slice of dL/dy
     split      the reverse of concat                 dL/dx = concat of the slices' gradients
     pad        y = x surrounded by a constant        dL/dx = the inner part of dL/dy
+               or by x's own values (y indexed from x's first pixel, i = 1, 2, ...):
+               reflect    y[-i] = x[i]            dL/dx = the inner part, plus each border
+                                                  gradient folded back onto the pixel it mirrors
+               replicate  y[-i] = x[0]            dL/dx = the inner part, plus the border's
+                                                  gradients summed onto the edge pixel
 
 stack, flatten, squeeze, unsqueeze, repeat and tile are built from these (and from
 ``expand``), so they need no backward of their own.
@@ -22,6 +27,8 @@ from ._base import normalize_axis
 
 
 class Reshape(Function):
+    saves_inputs = ()
+
     def forward(self, x, shape):
         self.in_shape = x.shape
         return x.reshape(shape)
@@ -44,6 +51,8 @@ def reshape(x, shape):
 
 
 class Transpose(Function):
+    saves_inputs = ()
+
     def forward(self, x, axes):
         self.axes = axes
         return x.transpose(axes)
@@ -117,6 +126,8 @@ def _is_basic(index):
 
 
 class GetItem(Function):
+    saves_inputs = ()
+
     def forward(self, x, index):
         self.index, self.in_shape = index, x.shape
         return x[index]
@@ -166,6 +177,8 @@ def getitem(x, index):
 # --- joining and splitting -----------------------------------------------
 
 class Concat(Function):
+    saves_inputs = ()
+
     def forward(self, *xs, axis):
         xp = backend.get_array_module(*xs)
         self.axis = axis
@@ -177,6 +190,8 @@ class Concat(Function):
 
 
 class Split(Function):
+    saves_inputs = ()
+
     def forward(self, x, sizes, axis):
         self.axis = axis
         bounds = np.cumsum(sizes)[:-1]
@@ -233,28 +248,97 @@ def split(x, sections, axis=0):
 # --- padding, repeating --------------------------------------------------
 
 class Pad(Function):
-    def forward(self, x, widths, value):
+    saves_inputs = ()
+
+    def forward(self, x, widths, mode, value):
         xp = backend.get_array_module(x)
-        self.inner = tuple(slice(lo, lo + s) for (lo, _), s in zip(widths, x.shape))
-        return xp.pad(x, widths, mode="constant", constant_values=value)
+        self.widths, self.mode = widths, mode
+        if mode == "constant":
+            return xp.pad(x, widths, mode="constant", constant_values=value)
+        return xp.pad(x, widths, mode="reflect" if mode == "reflect" else "edge")
 
     def backward(self, g):
-        return getitem(g, self.inner)
+        return PadAdjoint.apply(g, widths=self.widths, mode=self.mode)
 
 
-def pad(x, widths, value=0.0):
-    """Pad with a constant. ``widths``: one (before, after) pair per axis, or a single
-    int / pair applied to every axis (NumPy's ``pad_width``)."""
-    w = np.asarray(widths, dtype=np.int64)
+class PadAdjoint(Function):
+    """The adjoint of pad: each padded value's gradient goes back to the pixel it copied.
+
+    pad is separable (one axis after another), so its adjoint folds one axis at a
+    time; the padded constant of ``mode="constant"`` is no pixel and gets nothing.
+    Linear in g, so its own backward is pad again.
+    """
+    saves_inputs = ()
+
+    def forward(self, g, widths, mode):
+        self.widths, self.mode = widths, mode
+        for axis, (lo, hi) in enumerate(widths):
+            if lo or hi:
+                g = _fold_axis(g, axis, lo, hi, mode)
+        return g
+
+    def backward(self, gg):
+        return pad(gg, self.widths, mode=self.mode)
+
+
+def _fold_axis(g, axis, lo, hi, mode):
+    """g cropped by (lo, hi) along ``axis``, with the cropped borders added where they came from."""
+    xp = backend.get_array_module(g)
+    n = g.shape[axis] - lo - hi
+
+    def part(start, stop):
+        return g[(slice(None),) * axis + (slice(start, stop),)]
+
+    inner = part(lo, lo + n)
+    if mode == "constant":
+        return inner
+    out = inner.copy()
+    view = (slice(None),) * axis
+    before, after = part(0, lo), part(lo + n, lo + n + hi)
+    if mode == "reflect":      # y[lo - 1 - i] = x[1 + i] and y[lo + n + j] = x[n - 2 - j]
+        out[view + (slice(1, lo + 1),)] += xp.flip(before, axis)
+        out[view + (slice(n - 1 - hi, n - 1),)] += xp.flip(after, axis)
+    else:                      # replicate: every border value is a copy of the edge pixel
+        out[view + (slice(0, 1),)] += before.sum(axis=axis, keepdims=True)
+        out[view + (slice(n - 1, n),)] += after.sum(axis=axis, keepdims=True)
+    return out
+
+
+PAD_MODES = ("constant", "reflect", "replicate")
+
+
+def pad(x, widths, value=0.0, mode="constant"):
+    """Pad ``x``. ``widths``: one (before, after) pair per axis, or a single int / pair
+    applied to every axis (NumPy's ``pad_width``; first axis first, unlike PyTorch's
+    last-axis-first flat tuple).
+
+    ``mode``: "constant" (fill with ``value``), "reflect" (mirror about the edge pixel,
+    which is not repeated: each width must be smaller than its axis) or "replicate"
+    (repeat the edge pixel).
+    """
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {', '.join(PAD_MODES)}, got {mode!r}")
+    if mode != "constant" and value != 0:
+        raise ValueError(f"pad: mode {mode!r} takes no fill value, got value={value}")
+    w = np.asarray(widths)
+    if w.dtype.kind not in "iu":
+        raise TypeError(f"pad: widths must be integers, got {widths!r}")
     try:
-        w = np.broadcast_to(w, (x.ndim, 2))
+        w = np.broadcast_to(w.astype(np.int64), (x.ndim, 2))
     except ValueError:
         raise ValueError(f"pad: widths {widths} do not fit a tensor with {x.ndim} dimensions; give "
                          f"one (before, after) pair per axis") from None
     if (w < 0).any():
         raise ValueError(f"pad: widths must be non-negative, got {widths}")
     widths = tuple((int(a), int(b)) for a, b in w)
-    return Pad.apply(x, widths=widths, value=value)
+    for axis, ((lo, hi), size) in enumerate(zip(widths, x.shape)):
+        if mode == "reflect" and (lo or hi) and max(lo, hi) >= size:
+            raise ValueError(f"pad: reflect padding ({lo}, {hi}) of axis {axis} must be smaller than "
+                             f"its size {size} (input shape {tuple(x.shape)})")
+        if mode == "replicate" and (lo or hi) and size == 0:
+            raise ValueError(f"pad: replicate padding of axis {axis} needs at least one value to "
+                             f"copy, input shape {tuple(x.shape)}")
+    return Pad.apply(x, widths=widths, mode=mode, value=value)
 
 
 def repeat(x, repeats, axis=None):

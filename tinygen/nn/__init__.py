@@ -17,7 +17,9 @@ from .module import Module, Parameter, LoadStateDictError, IncompatibleKeys
 from .container import Sequential, ModuleList
 from .linear import Linear, Identity
 from .embedding import Embedding
-from .normalization import BatchNorm1d, BatchNorm2d, batch_norm
+from .normalization import BatchNorm1d, BatchNorm2d, InstanceNorm2d, LayerNorm, batch_norm
+from .pooling import AvgPool2d, MaxPool2d, Upsample
+from .padding import ReflectionPad2d, ReplicationPad2d
 from .activation import ReLU, LeakyReLU, ELU, Sigmoid, Tanh, Softplus
 from .reshape import Flatten, Unflatten, Reshape, Dropout
 from .recurrent import LSTM
@@ -26,8 +28,9 @@ from .masked import MaskedConv2d, RowLSTM, DiagonalBiLSTM
 
 __all__ = ["functional", "init", "Module", "Parameter", "LoadStateDictError", "IncompatibleKeys",
            "Sequential", "ModuleList", "Linear", "Identity", "Embedding", "BatchNorm1d", "BatchNorm2d",
-           "batch_norm", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softplus", "Flatten",
-           "Unflatten", "Reshape", "Dropout", "LSTM", "Conv2d", "ConvTranspose2d",
+           "InstanceNorm2d", "LayerNorm", "batch_norm", "AvgPool2d", "MaxPool2d", "Upsample",
+           "ReflectionPad2d", "ReplicationPad2d", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh",
+           "Softplus", "Flatten", "Unflatten", "Reshape", "Dropout", "LSTM", "Conv2d", "ConvTranspose2d",
            "MaskedConv2d", "RowLSTM", "DiagonalBiLSTM"]
 
 # ``import tinygen.nn.functional as F`` (PyTorch's spelling) finds the same module as

@@ -314,6 +314,7 @@ class Module:
         device = backend.normalize_device(device)
         for t in self._tensors():
             t.data = backend.to_device(t.data, device)
+            t._bump_version()
             if t.grad is not None:
                 t.grad = Tensor._make(backend.to_device(t.grad.data, device))
         return self
@@ -332,6 +333,7 @@ class Module:
         for t in self._tensors():
             if t.data.dtype.kind == "f":
                 t.data = t.data.astype(dtype)
+                t._bump_version()
                 t.grad = None if t.grad is None else Tensor._make(t.grad.data.astype(dtype))
         return self
 
@@ -386,6 +388,7 @@ class Module:
             t = own[name]
             # in place: same array object, its own dtype and device
             t.data[...] = backend.to_device(arr, t.device)
+            t._bump_version()
         return IncompatibleKeys(missing, unexpected)
 
     # --- printing -------------------------------------------------------------------
