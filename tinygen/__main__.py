@@ -8,10 +8,11 @@
     tinygen eval MODEL --checkpoint PATH [--data ...]
     tinygen zoo [--minutes M] [--out DIR]
 
-This file is only the argument parsing; the work is in ``tinygen.train``. The
-command line knows no model by name: ``list`` and ``zoo`` read the registry,
-``--set key=value`` passes options to the model's constructor (checked against
-its signature), and a model class's ``default_steps``, ``default_batch_size``,
+This file is only the argument parsing; the work is in ``tinygen.train`` (a
+run), ``tinygen.zoo`` (every model) and the modules they use (``run_config``,
+``run_files``). The command line knows no model by name: ``list`` and ``zoo``
+read the registry, ``--set key=value`` passes options to the model's
+constructor (checked against its signature), and a model class's ``default_steps``, ``default_batch_size``,
 ``default_lr``, ``binary`` and ``data_kind`` fill in the rest. A new model
 registers itself and appears here with no change to this file.
 
@@ -127,14 +128,16 @@ def build_parser():
 
 
 # --- the commands ---------------------------------------------------------------
+# Each imports what it uses when it runs, so `--help` and argument errors stay fast.
 
-def cmd_list(args, T):
-    infos = [T.model_info(n) for n in T.ordered_models()]
+def cmd_list(args):
+    from tinygen.run_config import code_path, model_info, ordered_models
+    infos = [model_info(n) for n in ordered_models()]
     if args.markdown:
         print("| section of the notes | model | kind | what it learns | code |")
         print("|---|---|---|---|---|")
         for i in infos:
-            print(f"| {i.section} | `{i.name}` | {i.kind} | {i.summary} | [`{T.code_path(i)}`]({T.code_path(i)}) |")
+            print(f"| {i.section} | `{i.name}` | {i.kind} | {i.summary} | [`{code_path(i)}`]({code_path(i)}) |")
         return 0
     width = max(len(i.name) for i in infos)
     for i in infos:
@@ -142,51 +145,57 @@ def cmd_list(args, T):
     return 0
 
 
-def cmd_train(args, T):
-    result = T.train(args.model, data=args.data, steps=args.steps, minutes=args.minutes,
-                     batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                     options=T.parse_options(args.options), device=args.device, out=args.out,
-                     resume=args.resume, log_every=args.log_every,
-                     quiet=args.quiet)
+def cmd_train(args):
+    from tinygen.run_config import parse_options
+    from tinygen.train import train
+    result = train(args.model, data=args.data, steps=args.steps, minutes=args.minutes,
+                   batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                   options=parse_options(args.options), device=args.device, out=args.out,
+                   resume=args.resume, log_every=args.log_every,
+                   quiet=args.quiet)
     return EXIT_INTERRUPTED if result.interrupted else 0
 
 
-def cmd_sample(args, T):
+def cmd_sample(args):
     import tinygen
-    T.model_info(args.model)   # an unknown name says so, and lists the known ones
-    device = T.check_device(args.device)
-    ckpt = T.read_checkpoint(args.checkpoint, model=args.model)
-    model = T.restore_model(ckpt, args.checkpoint, device)
+    from tinygen.imaging import save_grid, save_scatter
+    from tinygen.run_config import check_device, load_data, model_info
+    from tinygen.run_files import grid_scale, read_checkpoint, restore_model
+    model_info(args.model)   # an unknown name says so, and lists the known ones
+    device = check_device(args.device)
+    ckpt = read_checkpoint(args.checkpoint, model=args.model)
+    model = restore_model(ckpt, args.checkpoint, device)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)),
                                    f"samples-seed{args.seed}.png")
     if model.data_kind == "toy":   # 2-D points: a scatter plot over the data they imitate
-        data = T.load_data(ckpt["config"]["data"], T.model_info(args.model))
-        from tinygen.imaging import save_scatter
+        data = load_data(ckpt["config"]["data"], model_info(args.model))
         tinygen.manual_seed(args.seed)
         save_scatter(model.sample(args.n), out, reference=data.test[:1000], title=f"{args.model}: samples")
     else:
-        from tinygen.imaging import save_grid
         tinygen.manual_seed(args.seed)
-        save_grid(model.sample(args.n), out, nrow=8, scale=T.grid_scale(ckpt["data_shape"]))
+        save_grid(model.sample(args.n), out, nrow=8, scale=grid_scale(ckpt["data_shape"]))
     print(f"wrote {args.n} samples of {args.model} (step {ckpt['step']}) to {out}")
     return 0
 
 
-def cmd_eval(args, T):
+def cmd_eval(args):
     import tinygen
-    T.model_info(args.model)
-    device = T.check_device(args.device)
-    ckpt = T.read_checkpoint(args.checkpoint, model=args.model)
-    data = T.load_data(args.data or ckpt["config"]["data"], T.model_info(args.model))
-    T.check_shape(ckpt, args.checkpoint, data)
-    model = T.restore_model(ckpt, args.checkpoint, device)
+    from tinygen.run_config import check_device, load_data, model_info
+    from tinygen.run_files import check_shape, read_checkpoint, restore_model
+    from tinygen.train import evaluate
+    model_info(args.model)
+    device = check_device(args.device)
+    ckpt = read_checkpoint(args.checkpoint, model=args.model)
+    data = load_data(args.data or ckpt["config"]["data"], model_info(args.model))
+    check_shape(ckpt, args.checkpoint, data)
+    model = restore_model(ckpt, args.checkpoint, device)
     tinygen.manual_seed(args.seed)
-    metrics = T.evaluate(model, data.test, device)
+    metrics = evaluate(model, data.test, device)
     if args.json:
         print(json.dumps({"model": args.model, "step": ckpt["step"], "data": data.spec,
-                          "test_examples": len(data.test), **metrics}, indent=2))
+                          "test_examples": data.n_test, **metrics}, indent=2))
         return 0
-    print(f"{args.model} at step {ckpt['step']} on the {data.spec} test set ({len(data.test)} examples):")
+    print(f"{args.model} at step {ckpt['step']} on the {data.spec} test set ({data.n_test} examples):")
     if not metrics:
         print("  (this model reports no metrics)")
     width = max((len(k) for k in metrics), default=0)
@@ -195,11 +204,13 @@ def cmd_eval(args, T):
     return 0
 
 
-def cmd_zoo(args, T):
+def cmd_zoo(args):
+    from tinygen.run_config import DEFAULT_LOG_EVERY, check_device
+    from tinygen.zoo import DEFAULT_ZOO_MINUTES, zoo
     names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
-    results = T.zoo(minutes=args.minutes or T.DEFAULT_ZOO_MINUTES, out=args.out, names=names,
-                    device=T.check_device(args.device), seed=args.seed, quiet=args.quiet,
-                    log_every=args.log_every or T.DEFAULT_LOG_EVERY)
+    results = zoo(minutes=args.minutes or DEFAULT_ZOO_MINUTES, out=args.out, names=names,
+                  device=check_device(args.device), seed=args.seed, quiet=args.quiet,
+                  log_every=args.log_every or DEFAULT_LOG_EVERY)
     if any(r.get("interrupted") for r in results):
         return EXIT_INTERRUPTED
     return 1 if any(r.get("error") for r in results) else 0
@@ -210,10 +221,10 @@ COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "eval": 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from tinygen import train as T   # after parsing: `--help` and argument errors stay fast
+    from tinygen.run_config import UsageError   # after parsing: `--help` and argument errors stay fast
     try:
-        return COMMANDS[args.command](args, T)
-    except T.UsageError as exc:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
         # one line, whatever the message: a wrapped error may carry newlines
         message = " ".join(str(exc).split())
         print(f"tinygen {args.command}: error: {message}", file=sys.stderr)

@@ -1,8 +1,9 @@
-"""Pictures: a grid of images saved as a PNG (Pillow).
+"""Pictures, drawn with Pillow: a grid of images, line charts and scatter plots, saved as PNGs.
 
 Images are NCHW in [0, 1] with 1 or 3 channels; the grid puts ``nrow`` images on a
 row with a ``padding``-pixel border and scales each image up by ``scale`` so 8x8
-digits are visible.
+digits are visible. A line chart may have a second y axis on the right with its
+own scale (the test metric beside the training losses in ``losses.png``).
 """
 import os
 
@@ -60,8 +61,9 @@ def nice_ticks(lo, hi, count=5):
     raw = (hi - lo) / max(1, count)
     power = 10.0 ** np.floor(np.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = np.ceil(lo / step) * step
-    return [float(v) for v in np.arange(first, hi + step * 1e-9, step)]
+    # whole multiples of the step, so zero is exactly 0 (not -0 or 5.6e-17)
+    k = np.arange(np.ceil(lo / step - 1e-9), np.floor(hi / step + 1e-9) + 1)
+    return [float(v) + 0.0 for v in k * step]
 
 
 def _fmt(v):
@@ -93,6 +95,7 @@ class _Frame:
     def __init__(self, size, margins, xlim, ylim):
         (w, h), (left, right, top, bottom) = size, margins
         self.x0, self.x1, self.y0, self.y1 = left, w - right, top, h - bottom
+        self.width, self.height = w, h
         self.xlim, self.ylim = xlim, ylim
 
     def px(self, x, y):
@@ -115,7 +118,7 @@ def _limits(values, pad=0.05):
 
 
 def _axes(draw, frame, font, title, xlabel, ylabel):
-    """Grid lines, ticks with labels, the frame and the titles."""
+    """Grid lines, ticks with labels, the frame and the titles (the y label above its axis)."""
     grid, ink = (225, 225, 225), (0, 0, 0)
     for x in nice_ticks(*frame.xlim):
         u, _ = frame.px(x, frame.ylim[0])
@@ -131,12 +134,27 @@ def _axes(draw, frame, font, title, xlabel, ylabel):
         draw.text((frame.x0 - tw - 5, v - th / 2 - 1), label, fill=ink, font=font)
     draw.rectangle([frame.x0, frame.y0, frame.x1, frame.y1], outline=ink)
     if title:
-        draw.text((frame.x0, 6), title, fill=ink, font=font)
+        tw, _ = _text_size(draw, title, font)
+        draw.text(((frame.x0 + frame.x1) / 2 - tw / 2, 4), title, fill=ink, font=font)
     if xlabel:
         tw, _ = _text_size(draw, xlabel, font)
         draw.text(((frame.x0 + frame.x1) / 2 - tw / 2, frame.y1 + 20), xlabel, fill=ink, font=font)
     if ylabel:
-        draw.text((4, 6), ylabel, fill=ink, font=font)
+        _, th = _text_size(draw, ylabel, font)
+        draw.text((4, frame.y0 - th - 6), ylabel, fill=ink, font=font)
+
+
+def _right_axis(draw, frame, font, label, colour):
+    """A second y axis on the frame's right edge: tick marks and labels in ``colour``, no grid."""
+    for y in nice_ticks(*frame.ylim):
+        _, v = frame.px(frame.xlim[0], y)
+        draw.line([(frame.x1, v), (frame.x1 + 4, v)], fill=colour, width=2)
+        _, th = _text_size(draw, _fmt(y), font)
+        draw.text((frame.x1 + 7, v - th / 2 - 1), _fmt(y), fill=colour, font=font)
+    draw.line([(frame.x1, frame.y0), (frame.x1, frame.y1)], fill=colour, width=2)
+    if label:
+        tw, th = _text_size(draw, label, font)
+        draw.text((frame.width - tw - 4, frame.y0 - th - 6), label, fill=colour, font=font)
 
 
 def _legend(draw, frame, font, entries):
@@ -155,34 +173,54 @@ def _legend(draw, frame, font, entries):
         draw.text((right - box_w + 30, y - line_h / 2 + 2), name, fill=(0, 0, 0), font=font)
 
 
-def save_line_plot(series, path, title="", xlabel="step", ylabel="", size=(640, 400)):
+def _line(draw, frame, x, y, colour, dots=False):
+    """One series as a polyline (a dot if it has one point), non-finite points left out."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    points = [frame.px(a, b) for a, b in zip(x[ok], y[ok])]
+    if len(points) > 1:
+        draw.line(points, fill=colour, width=2)
+    if dots or len(points) == 1:
+        for u, v in points:
+            draw.ellipse([u - 2.5, v - 2.5, u + 2.5, v + 2.5], fill=colour)
+
+
+def save_line_plot(series, path, title="", xlabel="step", ylabel="", size=(640, 400),
+                   right=None, right_label=""):
     """Plot ``{name: (x, y)}`` as one line per name, with axes and a legend, into a PNG.
 
-    Non-finite values (a diverged loss) are left out of the line rather than
-    stretching the axis to infinity.
+    ``right``, another ``{name: (x, y)}``, is drawn against a second y axis on the
+    right with its own scale (``right_label``, ticks in its first line's colour), as
+    lines with a dot per point: a test metric measured every few hundred steps
+    beside the training losses of every step. Non-finite values (a diverged loss)
+    are left out of the lines rather than stretching an axis to infinity.
     """
     from PIL import Image, ImageDraw
     img = Image.new("RGB", size, (255, 255, 255))
     draw, font = ImageDraw.Draw(img), _font()
-    xs = [np.asarray(x, np.float64) for x, _ in series.values()]
-    ys = [np.asarray(y, np.float64) for _, y in series.values()]
-    xlim = _limits(np.concatenate(xs) if xs else [], pad=0.0)
-    ylim = _limits(np.concatenate(ys) if ys else [])
-    frame = _Frame(size, (64, 16, 28, 42), xlim, ylim)
+    left, right = _as_float(series), _as_float(right or {})
+    everything = list(left.values()) + list(right.values())
+    xlim = _limits(np.concatenate([x for x, _ in everything]) if everything else [], pad=0.0)
+    margins = (64, 64 if right else 16, 36, 42)
+    frame = _Frame(size, margins, xlim, _limits(np.concatenate([y for _, y in left.values()]) if left else []))
     _axes(draw, frame, font, title, xlabel, ylabel)
+    colours = [PALETTE[k % len(PALETTE)] for k in range(len(everything))]
     entries = []
-    for k, (name, x, y) in enumerate(zip(series, xs, ys)):
-        colour = PALETTE[k % len(PALETTE)]
-        ok = np.isfinite(x) & np.isfinite(y)
-        points = [frame.px(a, b) for a, b in zip(x[ok], y[ok])]
-        if len(points) == 1:
-            u, v = points[0]
-            draw.ellipse([u - 2, v - 2, u + 2, v + 2], fill=colour)
-        elif points:
-            draw.line(points, fill=colour, width=2)
+    for (name, (x, y)), colour in zip(left.items(), colours):
+        _line(draw, frame, x, y, colour)
         entries.append((name, colour))
+    if right:
+        ys = np.concatenate([y for _, y in right.values()])
+        second = _Frame(size, margins, xlim, _limits(ys))
+        _right_axis(draw, second, font, right_label, colours[len(left)])
+        for (name, (x, y)), colour in zip(right.items(), colours[len(left):]):
+            _line(draw, second, x, y, colour, dots=True)
+            entries.append((f"{name} (right axis)", colour))
     _legend(draw, frame, font, entries)
     return _save_png(img, path)
+
+
+def _as_float(series):
+    return {name: (np.asarray(x, np.float64), np.asarray(y, np.float64)) for name, (x, y) in series.items()}
 
 
 def save_scatter(points, path, reference=None, title="", size=(400, 400)):

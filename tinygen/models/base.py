@@ -3,7 +3,7 @@
 A model is an ``nn.Module`` that also owns its optimiser(s), so one call does one
 optimisation step and the command line never needs to know what is inside:
 
-    train_step(batch) -> {"loss": float, ...}    one step on a batch of images (N, C, H, W)
+    train_step(batch) -> {"loss": float, ...}    one step on a batch (what ``data_kind`` says)
     sample(n)         -> Tensor (n, C, H, W)      in the data's range [0, 1]
     evaluate(batch)   -> {"nll_nats": ...}        explicit models: mean -log p(x) per image
     log_prob(x)       -> Tensor (N,)              explicit models only: exact log p(x) in nats
@@ -23,12 +23,22 @@ attributes, so a model file sets them once and the CLI needs no change):
                         constructor's own default
     binary = True       the model needs {0, 1} pixels: the CLI binarizes the images
                         with ``tinygen.data.binarize`` (fixed threshold 0.5)
-    data_kind           "image" (NCHW in [0, 1], built with ``image_shape=``) or
-                        "toy" (2-D points (N, 2) from ``--data toy:NAME``, built
-                        without ``image_shape``)
+    data_kind           what a batch is, for ``train_step`` and ``evaluate`` alike
+                        (``tinygen.data.kinds``; DESIGN.md lists the kinds to come):
+        "image"         a Tensor of images (N, C, H, W) in [0, 1]; built with
+                        ``image_shape=`` from the data (the default)
+        "labelled"      a tuple (images, labels): images as above, labels an int64
+                        Tensor (N,) of class indices, row n the label of image n
+                        (conditional models)
+        "toy"           a Tensor of 2-D points (N, 2) from ``--data toy:NAME``;
+                        built without ``image_shape``
 
+``train_step`` returns every loss it computed on that step; a loss computed only
+on some steps (a generator updated every n-th critic step) is simply absent from
+the other steps' dicts, and the log averages it over the steps that reported it.
 ``evaluate`` should return means over the batch (the CLI evaluates a large test
-set in chunks and averages them, weighted by chunk size).
+set in chunks and averages them, weighted by chunk size), and leave the model in
+the training mode it found, also when it raises.
 """
 import math
 
@@ -113,11 +123,13 @@ class GenerativeModel(Module):
         """Explicit models: test NLL in nats per image and in bits per dimension."""
         if self.kind != "explicit":
             raise NotImplementedError(f"{self.name}: evaluate() must be written by the model")
-        with no_grad():
-            was = self.training
-            self.eval()
-            lp = self.log_prob(batch)
-            self.train(was)
+        was = self.training
+        self.eval()
+        try:
+            with no_grad():
+                lp = self.log_prob(batch)
+        finally:
+            self.train(was)   # also when log_prob raises: a caught error must not leave eval mode on
         nll = -float(lp.data.mean())
         d = int(np.prod(self.image_shape))
         return {"nll_nats": nll, "bits_per_dim": nll / (d * math.log(2))}

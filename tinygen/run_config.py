@@ -1,0 +1,304 @@
+"""What a run is asked to do, checked before it starts: options, the model, the device, the data.
+
+``tinygen train`` and ``tinygen zoo`` turn what a user typed into a run's
+configuration here, and every mistake they can make is a ``UsageError``: one
+line on stderr and exit status 2, never a traceback from deep inside a model.
+
+- ``--set key=value`` values are parsed into Python values (``parse_value``)
+  and checked against the model constructor's signature (``_check_options``).
+- A model is found by name in the registry (``model_info``) and built for the
+  data's shape (``build_model``).
+- ``--data digits|mnist:DIR|toy:NAME`` is loaded as named arrays per split, and
+  the model's ``data_kind`` picks the ones it trains on (``tinygen.data.kinds``):
+  an image model gets images, a conditional one images and labels, a 2-D model
+  points.
+- A new run's configuration comes from the arguments and the model class's
+  defaults (``new_config``); a resumed one's from its checkpoint, which the
+  arguments may repeat but not change (``resumed_config``).
+"""
+import inspect
+import math
+import os
+import re
+
+from . import backend, data as datasets, models
+
+DEFAULT_LOG_EVERY = 250      # "every few hundred steps": a log row, a sample grid, a checkpoint
+TOY_TRAIN, TOY_TEST = 10000, 2000
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for (not a bug): the CLI prints it on one line, exit 2."""
+
+
+# --- values given with --set ------------------------------------------------------
+
+_INT = re.compile(r"[+-]?\d+")
+
+
+def parse_value(text):
+    """A ``--set`` value as a Python value: bool, None, int, float, tuple or str.
+
+    ``true``/``false``, ``none``, ``64``, ``1e-3``, ``64,64`` or ``(64, 64)`` (a tuple,
+    one element: ``64,``), and anything else as a string (quotes are stripped, so
+    ``'12'`` is the string "12").
+    """
+    s = text.strip()
+    low = s.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
+        return s[1:-1]
+    if (s[:1], s[-1:]) in (("(", ")"), ("[", "]")):
+        inner = s[1:-1].strip()
+        return tuple(parse_value(p) for p in inner.split(",") if p.strip()) if inner else ()
+    if "," in s:
+        return tuple(parse_value(p) for p in s.split(",") if p.strip())
+    if _INT.fullmatch(s):
+        return int(s)
+    try:
+        return float(s)
+    except ValueError:
+        return s
+
+
+def parse_options(pairs):
+    """``["hidden=64", "variant=row_lstm"]`` -> ``{"hidden": 64, "variant": "row_lstm"}``."""
+    options = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {pair!r}: expected key=value, e.g. --set hidden_size=64")
+        options[key.strip()] = parse_value(value)
+    return options
+
+
+def positive(name, value, kind=int):
+    """``value`` as a positive ``kind`` (None stays None); anything else is a UsageError naming ``name``."""
+    if value is None:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and math.isfinite(value)
+    if not ok or (kind is int and int(value) != value):
+        what = "a positive whole number" if kind is int else "a positive number"
+        raise UsageError(f"{name} must be {what}, got {value!r}")
+    return kind(value)
+
+
+# --- models -----------------------------------------------------------------------
+
+def model_info(name):
+    """The registry entry of ``name``; an unknown name is a UsageError listing the known ones."""
+    try:
+        return models.info(name)
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+
+
+def ordered_models():
+    """Registered model names in the order of the notes' sections (then by name)."""
+    def key(name):
+        section = model_info(name).section or ""
+        number = re.match(r"\s*(\d+)", section)
+        return (int(number.group(1)) if number else 10**6, section, name)
+    return sorted(models.available(), key=key)
+
+
+def code_path(info):
+    """Where a model's code lives, e.g. ``tinygen/models/bernoulli.py``."""
+    return info.cls.__module__.replace(".", "/") + ".py"
+
+
+def _option_names(cls):
+    """The constructor's keyword options, and whether it takes ``**kwargs`` as well."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]   # drop self
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return names, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+def _check_options(info, options, flag="--set"):
+    names, open_ended = _option_names(info.cls)
+    for key in options:
+        if key == "image_shape":
+            raise UsageError(f"{flag} image_shape: the image shape comes from the data (--data)")
+        if key not in names and not open_ended:
+            shown = ", ".join(n for n in names if n != "image_shape") or "none"
+            what = "--lr" if flag == "--lr" else f"{flag} {key}=..."
+            raise UsageError(f"{what}: model {info.name!r} has no option {key!r}; its options: {shown}")
+
+
+def build_model(info, data_shape, options, device):
+    """Build the model for data of ``data_shape``; a bad option value is a UsageError."""
+    kwargs = dict(options)
+    if info.cls.data_kind != "toy":
+        kwargs["image_shape"] = tuple(data_shape)
+    try:
+        model = models.build(info.name, **kwargs)
+    except (ValueError, TypeError) as exc:
+        text = str(exc)                   # model errors usually start with the model's name already
+        raise UsageError(text if text.startswith(f"{info.name}:") else f"{info.name}: {text}") from None
+    return model.to(device) if device != "cpu" else model
+
+
+def check_device(device):
+    """The canonical device name; no CuPy or no GPU for 'cuda' is a UsageError saying which."""
+    try:
+        return backend.normalize_device(device or "cpu")
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+# --- data -------------------------------------------------------------------------
+
+# Every --data source: the named arrays each of its splits holds, and how it is written.
+SOURCES = {
+    "digits": (("images", "labels"), "digits"),
+    "mnist": (("images", "labels"), "mnist:DIR"),
+    "toy": (("points",), "toy:NAME"),
+}
+
+
+class Data:
+    """A data set's training and test arrays as the model will see them (binarized if it asks).
+
+    ``train`` and ``test`` are what the model's ``data_kind`` trains on: one array,
+    or a tuple of arrays with one row per example (``tinygen.data.batch_arrays``).
+    """
+
+    def __init__(self, spec, kind, train, test, note=""):
+        self.spec, self.kind, self.train, self.test, self.note = spec, kind, train, test, note
+        first = train[0] if isinstance(train, tuple) else train
+        self.shape = tuple(first.shape[1:])
+        self.n_train, self.n_test = datasets.num_rows(train), datasets.num_rows(test)
+
+    def describe(self):
+        kind = datasets.data_kind(self.kind)
+        shape = "x".join(map(str, self.shape)) + " " if "images" in kind.fields else ""
+        return f"{self.spec} ({self.n_train} {self.note}{shape}{kind.noun})"
+
+
+def load_data(spec, info):
+    """``digits``, ``mnist:DIR`` or ``toy:NAME`` as a ``Data`` for the model ``info``."""
+    spec = spec or "digits"
+    source, _, arg = spec.partition(":")
+    toy_names = ", ".join(sorted(datasets.TOY_SETS))
+    if source not in SOURCES or (source == "digits" and arg):
+        raise UsageError(f"unknown --data {spec!r}: expected digits, mnist:DIR or toy:NAME "
+                         f"(NAME one of {toy_names})")
+    if source == "toy" and arg not in datasets.TOY_SETS:
+        raise UsageError(f"--data {spec}: unknown toy set {arg!r}; known: toy:"
+                         + ", toy:".join(sorted(datasets.TOY_SETS)))
+    kind = _data_kind_of(info)
+    _check_source_fits(info, kind, spec, SOURCES[source][0])
+    train, test = _load_source(source, arg, spec)
+    note = ""
+    if info.cls.binary and "images" in train:
+        # binary models need {0, 1} pixels; a fixed threshold gives the same data every run
+        train["images"], test["images"] = datasets.binarize(train["images"]), datasets.binarize(test["images"])
+        note = "binarized "
+    return Data(spec, info.cls.data_kind, datasets.batch_arrays(info.cls.data_kind, train),
+                datasets.batch_arrays(info.cls.data_kind, test), note=note)
+
+
+def _data_kind_of(info):
+    try:
+        return datasets.data_kind(info.cls.data_kind)
+    except ValueError as exc:
+        raise UsageError(f"model {info.name!r}: {exc}") from None
+
+
+def _check_source_fits(info, kind, spec, given):
+    """A source that lacks a field the model's kind needs is refused, naming the sources that fit."""
+    if set(kind.fields) <= set(given):
+        return
+    fitting = [usage for fields, usage in SOURCES.values() if set(kind.fields) <= set(fields)]
+    hint = (" or ".join(f"--data {u}" for u in fitting) if fitting else "no --data source gives that yet")
+    if "toy:NAME" in fitting:
+        hint += f" (NAME one of {', '.join(sorted(datasets.TOY_SETS))})"
+    has = "2-D points" if given == ("points",) else " and ".join(given)
+    raise UsageError(f"{info.name!r} trains on {kind.noun} (data_kind {info.cls.data_kind!r}), but "
+                     f"--data {spec} gives {has}; use {hint}")
+
+
+def _load_source(source, arg, spec):
+    """The training and test splits of a source, each a dict of named arrays."""
+    if source == "toy":
+        # a fixed data set, like the digits split: the run's seed changes the run, not the data
+        return ({"points": datasets.toy(arg, TOY_TRAIN, seed=0)},
+                {"points": datasets.toy(arg, TOY_TEST, seed=1)})
+    if source == "digits":
+        ds = datasets.digits()
+    else:
+        if not arg:
+            raise UsageError("--data mnist:DIR needs the folder that holds the four MNIST IDX files")
+        try:
+            ds = datasets.mnist(os.path.expanduser(arg))   # mnist:~/data/mnist: no shell expands that ~
+        except (FileNotFoundError, ValueError) as exc:   # missing files / IDXFormatError
+            raise UsageError(str(exc)) from None
+    return ({"images": ds.train_images, "labels": ds.train_labels},
+            {"images": ds.test_images, "labels": ds.test_labels})
+
+
+# --- the run's configuration --------------------------------------------------------
+
+def check_arguments(steps=None, minutes=None, batch_size=None, lr=None, seed=None, log_every=None):
+    """The budget and sizes a caller gave, each checked (None: not given)."""
+    if steps is not None and minutes is not None:
+        raise UsageError("give --steps or --minutes, not both")
+    given = {"steps": positive("--steps", steps), "minutes": positive("--minutes", minutes, float),
+             "batch_size": positive("--batch-size", batch_size), "lr": positive("--lr", lr, float),
+             "log_every": positive("--log-every", log_every)}
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise UsageError(f"--seed must be a non-negative whole number, got {seed!r}")
+    given["seed"] = seed
+    return given
+
+
+def new_config(info, given, data, options):
+    """A new run's configuration: what was given, the model class's defaults for the rest.
+
+    Returns ``(config, minutes)``: the time budget of this call is the run's.
+    """
+    cls, lr, options = info.cls, given["lr"], dict(options)
+    if lr is None and cls.default_lr is not None:
+        lr = cls.default_lr
+    if lr is not None:
+        _check_options(info, {"lr": lr}, flag="--lr")
+        options["lr"] = lr
+    _check_options(info, options)
+    steps, minutes = given["steps"], given["minutes"]
+    if steps is None and minutes is None:
+        steps = int(cls.default_steps)
+    config = {"model": info.name, "data": data or "digits",
+              "batch_size": given["batch_size"] or int(cls.default_batch_size), "lr": lr,
+              "seed": 0 if given["seed"] is None else given["seed"], "options": options,
+              "steps": steps, "minutes": minutes, "log_every": given["log_every"] or DEFAULT_LOG_EVERY}
+    return config, minutes
+
+
+def resumed_config(ckpt, path, given, data, options):
+    """A resumed run's configuration, from its checkpoint; a changed setting is a UsageError.
+
+    Returns ``(config, minutes)``, ``minutes`` the time budget of this call: the one
+    given, or what the checkpoint's run had left of its own.
+    """
+    config = dict(ckpt["config"])
+    # (flag, what was given now, what the checkpoint's run used); None: not given
+    repeated = [("--data", data, config["data"]), ("--batch-size", given["batch_size"], config["batch_size"]),
+                ("--lr", given["lr"], config["lr"]), ("--seed", given["seed"], config["seed"])]
+    repeated += [(f"--set {k}", v, config["options"].get(k, "(not set)")) for k, v in options.items()]
+    for flag, value, saved in repeated:
+        if value is not None and value != saved:
+            raise UsageError(f"--resume: {path} was trained with {flag} {saved}, not {value}; "
+                             f"leave {flag.split()[0]} out to continue that run, or start a new one "
+                             "with another --out")
+    steps, minutes = given["steps"], given["minutes"]
+    call_minutes = minutes
+    if steps is None and minutes is None:   # finish the plan the checkpoint's run had
+        steps, minutes = config["steps"], config["minutes"]
+        if minutes is not None:   # the part of its time budget not yet spent on training
+            call_minutes = max(0.0, minutes - ckpt["seconds"] / 60)
+    log_every = given["log_every"] or config.get("log_every") or DEFAULT_LOG_EVERY
+    config.update(steps=steps, minutes=minutes, log_every=log_every)
+    return config, call_minutes

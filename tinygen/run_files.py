@@ -1,0 +1,287 @@
+"""What a training run writes into its folder, and how it reads it back.
+
+    checkpoint.npz          model + optimiser state, step, loader position, RNG state, config,
+                            and the loss history (``LossHistory``)
+    log.csv                 one row per ``log_every`` steps: mean training losses since the
+                            last row, test metrics on a fixed test subset (``RunLog``)
+    samples/step-NNNNNN.png a sample grid at every log row
+    samples.png             64 samples at the end (a scatter plot for 2-D toy models)
+    losses.png              the training losses over steps and, on a second axis, the test
+                            metric of log.csv (``plot_losses``)
+    metrics.json            the run and its final test metrics (whole test set)
+
+Every file is written to a temporary name and renamed (``write_text``; checkpoints in
+``tinygen.serialization``, pictures in ``tinygen.imaging``), so an interrupted run can
+leave an older file but never a half-written one; log.csv is appended row by row.
+
+Losses a model reports only on some steps
+-----------------------------------------
+An adversarial model may update its generator once every few critic steps, so
+``train_step`` returns ``{"critic": c}`` on some steps and ``{"critic": c,
+"generator": g}`` on others. ``LossHistory`` keeps, per loss, the steps that
+reported it and their values, and a log row holds each loss's mean over the
+steps of its window that reported it:
+
+    mean_k = (1 / |S_k|) sum_{s in S_k} loss_k(s),   S_k = {s in (lo, step] : step s reported k}
+
+A loss no step of the window reported has an empty cell, never NaN; a loss that
+first appears after the header was written widens the header (the rows so far get
+empty cells), so log.csv stays a well-formed table, also across a resume.
+"""
+import csv
+import io
+import json
+import math
+import os
+
+import numpy as np
+
+from . import serialization
+from .imaging import save_grid, save_line_plot, save_scatter
+from .run_config import UsageError, build_model, model_info
+
+CHECKPOINT, LOG, SAMPLES, LOSSES, METRICS = ("checkpoint.npz", "log.csv", "samples.png",
+                                            "losses.png", "metrics.json")
+RUN_FORMAT = "tinygen-run"   # marks a checkpoint written by this loop (vs. a bare state dict)
+
+
+def write_text(path, text):
+    """Write a text file atomically: a temporary file in the same folder, then a rename."""
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_metrics(path, result):
+    """metrics.json: the run and its final test metrics."""
+    write_text(str(path), json.dumps(result, indent=2, allow_nan=True) + "\n")
+
+
+# --- checkpoints ------------------------------------------------------------------
+
+def _shape_text(shape):
+    return "(" + ", ".join(map(str, shape)) + ")"
+
+
+def read_checkpoint(path, model=None):
+    """Load a run checkpoint; with ``model``, refuse one of another model, naming both."""
+    path = os.fspath(path)
+    try:
+        ckpt = serialization.load(path)
+    except FileNotFoundError:
+        raise UsageError(f"no checkpoint at {path}") from None
+    except serialization.CheckpointError as exc:
+        raise UsageError(str(exc)) from None
+    if ckpt.get("format") != RUN_FORMAT or "config" not in ckpt:
+        raise UsageError(f"{path} is a tinygen checkpoint but not a training run's (it has no run "
+                         "information; write it with `tinygen train`)")
+    if model is not None and ckpt["model"] != model:
+        raise UsageError(f"{path} holds a {ckpt['model']!r} model trained on data of shape "
+                         f"{_shape_text(ckpt['data_shape'])}, not a {model!r} model")
+    return ckpt
+
+
+def check_shape(ckpt, path, data):
+    if tuple(ckpt["data_shape"]) != data.shape:
+        raise UsageError(f"{path} holds a {ckpt['model']!r} model trained on data of shape "
+                         f"{_shape_text(ckpt['data_shape'])} ({ckpt['config']['data']}), but "
+                         f"--data {data.spec} has shape {_shape_text(data.shape)}")
+
+
+def load_state(model, ckpt, path):
+    """Put a checkpoint's parameters and optimiser state into ``model``; a misfit is a UsageError."""
+    try:
+        model.load_training_state(ckpt["state"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path} does not fit model {ckpt['model']!r} with options "
+                         f"{ckpt['config']['options']}: {exc}") from None
+
+
+def restore_model(ckpt, path, device="cpu"):
+    """The model of a run checkpoint, with its trained parameters, on ``device``."""
+    info = model_info(ckpt["model"])
+    model = build_model(info, ckpt["data_shape"], ckpt["config"]["options"], device)
+    load_state(model, ckpt, path)
+    return model
+
+
+# --- the loss history ---------------------------------------------------------------
+
+class LossHistory:
+    """Every training loss at every step that reported it: ``{name: (steps, values)}``."""
+
+    def __init__(self):
+        self.losses = {}
+
+    def record(self, step, losses):
+        for name, value in losses.items():
+            steps, values = self.losses.setdefault(name, ([], []))
+            steps.append(step)
+            values.append(float(value))
+
+    def means_after(self, lo):
+        """Each loss's mean over the steps after ``lo`` that reported it (the formula above)."""
+        means = {}
+        for name, (steps, values) in self.losses.items():
+            first = int(np.searchsorted(steps, lo, side="right"))
+            if first < len(values):
+                means[name] = float(np.mean(values[first:]))
+        return means
+
+    def series(self, points=500):
+        """``{name: (steps, values)}`` for a plot, averaged over bins so at most ``points`` per loss."""
+        out = {}
+        for name, (steps, values) in self.losses.items():
+            x, y = np.asarray(steps, np.float64), np.asarray(values, np.float64)
+            bins = max(1, math.ceil(len(y) / points))   # a mean per bin smooths the per-batch noise
+            n = len(y) // bins * bins
+            out[name] = (x[:n].reshape(-1, bins).mean(1), y[:n].reshape(-1, bins).mean(1)) if bins > 1 else (x, y)
+        return out
+
+    def state(self):
+        return {name: {"step": np.asarray(s, np.int64), "value": np.asarray(v, np.float64)}
+                for name, (s, v) in self.losses.items()}
+
+    @classmethod
+    def from_state(cls, state):
+        history = cls()
+        if "step" in state and not isinstance(state["step"], dict):
+            state = _from_aligned(state)
+        for name, saved in state.items():
+            history.losses[name] = (np.asarray(saved["step"]).tolist(), np.asarray(saved["value"]).tolist())
+        return history
+
+
+def _from_aligned(state):
+    """The older history layout (one ``step`` list, every loss a value per step, NaN where
+    absent) as ``{name: {"step": ..., "value": ...}}``, so older runs resume."""
+    steps = np.asarray(state["step"])
+    converted = {}
+    for name, values in state.items():
+        if name != "step":
+            values = np.asarray(values, np.float64)
+            reported = ~np.isnan(values)
+            converted[name] = {"step": steps[reported], "value": values[reported]}
+    return converted
+
+
+# --- log.csv ----------------------------------------------------------------------
+
+class RunLog:
+    """``log.csv``: a header, then one row per log step; appended and flushed row by row."""
+
+    def __init__(self, path, resume_step=None):
+        self.path, self.header = path, []
+        if resume_step is None:
+            if os.path.exists(path):
+                os.remove(path)
+            return
+        header, rows = _read_csv(path)
+        if header:
+            # rows past the checkpoint came from steps that the resumed run will redo
+            self.header = header
+            self._rewrite(header, [r for r in rows if r and _int_or(r[0], -1) <= resume_step])
+
+    def append(self, row):
+        wider = merge_columns(self.header, list(row))
+        if wider != self.header:
+            # a new column (the first row, or a loss first reported now): the rows so far get empty cells
+            _, rows = _read_csv(self.path)
+            self._rewrite(wider, rows)
+        with open(self.path, "a", newline="") as f:
+            csv.writer(f, lineterminator="\n").writerow([_cell(row.get(k, "")) for k in self.header])
+            f.flush()
+
+    def _rewrite(self, header, rows):
+        """The file anew with ``header``, the old ``rows`` (lists under the old header) moved under it."""
+        old = self.header
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(header)
+        w.writerows([dict(zip(old, r)).get(k, "") for k in header] for r in rows)
+        write_text(self.path, buf.getvalue())
+        self.header = header
+
+
+def merge_columns(header, keys):
+    """``header`` with the ``keys`` it lacks, each placed after the key before it in ``keys``.
+
+    So a loss first reported late joins the other losses, before the test metrics:
+    ``merge_columns(["step", "critic", "test_fd"], ["step", "critic", "generator", "test_fd"])``
+    is ``["step", "critic", "generator", "test_fd"]``.
+    """
+    merged = list(header)
+    for i, key in enumerate(keys):
+        if key not in merged:
+            merged.insert(merged.index(keys[i - 1]) + 1 if i else 0, key)
+    return merged
+
+
+def _read_csv(path):
+    """(header, rows) of a csv file; ``([], [])`` when there is none or it is empty."""
+    if not os.path.exists(path):
+        return [], []
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    return (rows[0], rows[1:]) if rows else ([], [])
+
+
+def _int_or(text, default):
+    try:
+        return int(text)
+    except ValueError:
+        return default
+
+
+def _cell(v):
+    return f"{v:.6g}" if isinstance(v, float) else v
+
+
+# --- losses.png ---------------------------------------------------------------------
+
+def headline_metric(names):
+    """The one metric a run is judged by: the test NLL for explicit models, else the model's first."""
+    names = list(names)
+    return "nll_nats" if "nll_nats" in names else (names[0] if names else None)
+
+
+def logged_test_metric(log_path):
+    """``(name, (steps, values))`` of log.csv's headline test metric, its empty cells left out.
+
+    ``(None, None)`` when the log has no test metric (a model without ``evaluate``).
+    """
+    header, rows = _read_csv(log_path)
+    metrics = [k[len("test_"):] for k in header if k.startswith("test_")]
+    name = headline_metric(metrics)
+    if name is None:
+        return None, None
+    column, at = header.index("test_" + name), header.index("step")
+    cells = [(r[at], r[column]) for r in rows if len(r) > column and r[column] != ""]
+    steps = np.array([float(s) for s, _ in cells])
+    values = np.array([float(v) for _, v in cells])
+    return name, (steps, values)
+
+
+def plot_losses(history, log_path, path, model_name="", points=500):
+    """losses.png: each training loss against the step; the test metric of log.csv on the right axis."""
+    name, metric = logged_test_metric(log_path)
+    right = f"test {name}" if name is not None else ""
+    return save_line_plot(history.series(points), path, xlabel="step", ylabel="training loss",
+                          title=f"{model_name}: training losses" + (f" and {right}" if right else ""),
+                          right={right: metric} if right else None, right_label=right)
+
+
+# --- sample pictures ----------------------------------------------------------------
+
+def save_samples(model, path, data, n=64):
+    """A grid of ``n`` samples (images), or a scatter plot over the test data (2-D points)."""
+    if data.kind == "toy":
+        samples = model.sample(max(n, 1000))
+        return save_scatter(samples, path, reference=data.test[:1000], title=f"{model.name}: samples")
+    return save_grid(model.sample(n), path, nrow=8, scale=grid_scale(data.shape))
+
+
+def grid_scale(shape):
+    """Scale small images up (8x8 digits x4), leave MNIST-sized ones alone."""
+    return max(1, 32 // max(shape[-2:]))
