@@ -116,6 +116,18 @@ def test_a_float_graph_keeps_its_dtype_through_every_family(dtype):
     assert x.grad.dtype == dtype
 
 
+FLOAT_MATHS = [F.exp, F.log, F.sqrt, F.sigmoid, F.tanh, F.softplus, F.elu, F.leaky_relu, F.softmax,
+               F.log_softmax, F.mean, F.var]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(ALL), st.sampled_from(FLOAT_MATHS))
+def test_float_maths_of_integers_and_booleans_is_float32(dtype, op):
+    out = op(make(dtype))
+    want = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float32)
+    assert out.dtype == want
+
+
 @pytest.mark.parametrize("dtype", ALL[1:])
 def test_comparisons_give_booleans(dtype):
     assert (make(dtype) > 1.5).dtype == np.bool_

@@ -59,6 +59,14 @@ OPS = {
     "cross_entropy": (lambda a: F.cross_entropy(F.reshape(a, (a.shape[0], -1)), np.zeros(a.shape[0], int)),
                       ONE.map(lambda x: (x,))),
     "cast": (lambda x: F.cast(x, np.float32), ONE.map(lambda x: (x,))),
+    "cumsum": (lambda x: F.cumsum(x, 0), ONE.map(lambda x: (x,))),
+    "pad_reflect": (lambda x: F.pad(x, ((0, 0), (0, 0), (1, 1), (1, 2)), mode="reflect"), IMAGE.map(lambda x: (x,))),
+    "pad_replicate": (lambda x: F.pad(x, ((0, 0), (0, 0), (2, 0), (0, 1)), mode="replicate"),
+                      IMAGE.map(lambda x: (x,))),
+    "max_pool": (lambda x: F.max_pool2d(x, 2), IMAGE.map(lambda x: (x,))),
+    "bilinear": (lambda x: F.interpolate(x, scale_factor=2, mode="bilinear"), IMAGE.map(lambda x: (x,))),
+    "instance_norm": (lambda x: F.instance_norm(x), IMAGE.map(lambda x: (x,))),
+    "layer_norm": (lambda x: F.layer_norm(x, x.shape[-2:]), IMAGE.map(lambda x: (x,))),
 }
 
 

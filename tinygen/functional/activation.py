@@ -19,6 +19,7 @@ import numpy as np
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from .. import backend
+from ._base import as_float
 from .elementwise import exp, sigmoid_array
 from .reduction import sum as _sum
 
@@ -105,11 +106,11 @@ class LogSoftmax(Function):
 
 
 def sigmoid(x):
-    return Sigmoid.apply(x)
+    return Sigmoid.apply(as_float(x))
 
 
 def tanh(x):
-    return Tanh.apply(x)
+    return Tanh.apply(as_float(x))
 
 
 def relu(x):
@@ -117,15 +118,15 @@ def relu(x):
 
 
 def leaky_relu(x, negative_slope=0.2):
-    return LeakyRelu.apply(x, slope=float(negative_slope))
+    return LeakyRelu.apply(as_float(x), slope=float(negative_slope))
 
 
 def elu(x, alpha=1.0):
-    return Elu.apply(x, alpha=float(alpha))
+    return Elu.apply(as_float(x), alpha=float(alpha))
 
 
 def softplus(x):
-    return Softplus.apply(x)
+    return Softplus.apply(as_float(x))
 
 
 def _axis(x, axis, op):
@@ -135,11 +136,11 @@ def _axis(x, axis, op):
 
 
 def softmax(x, axis=-1):
-    return Softmax.apply(x, axis=_axis(x, axis, "softmax"))
+    return Softmax.apply(as_float(x), axis=_axis(x, axis, "softmax"))
 
 
 def log_softmax(x, axis=-1):
-    return LogSoftmax.apply(x, axis=_axis(x, axis, "log_softmax"))
+    return LogSoftmax.apply(as_float(x), axis=_axis(x, axis, "log_softmax"))
 
 
 # --- layers made of the ops above ----------------------------------------
