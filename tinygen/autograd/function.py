@@ -152,7 +152,7 @@ def run_backward(roots, seeds, inputs=None, retain_graph=False, create_graph=Fal
     returned (``autograd.grad``), ``.grad`` is left untouched, and only the part of
     the graph that leads to ``inputs`` is visited.
     """
-    sweep = _Sweep(inputs, retain_graph)
+    sweep = _Sweep(inputs, retain_graph, create_graph)
     order = _topological_order(roots)
     if inputs is not None:
         order = sweep.restrict(order)
@@ -176,7 +176,8 @@ def _key(t):
 class _Sweep:
     """The state of one backward pass: gradients summed so far, and the leaves they reach."""
 
-    def __init__(self, inputs, retain_graph):
+    def __init__(self, inputs, retain_graph, create_graph):
+        self.create_graph = create_graph
         self.grads = {}      # _key(t) -> accumulated gradient Tensor
         self.leaves = {}     # _key(leaf) -> leaf Tensor, for accumulating into .grad
         self.wanted = None if inputs is None else {_key(t) for t in inputs}
@@ -195,11 +196,19 @@ class _Sweep:
         return [fn for fn in order if id(fn) in reaches]
 
     def add(self, t, g):
-        k = _key(t)
-        prev = self.grads.get(k)
-        self.grads[k] = g if prev is None else prev + g
-        if t.creator is None:
+        if t.creator is not None:
+            k = (t.creator, t._index)
+        else:
+            k = ("leaf", id(t))
             self.leaves[k] = t
+        prev = self.grads.get(k)
+        if prev is None:
+            self.grads[k] = g
+        elif self.create_graph:
+            self.grads[k] = prev + g       # the sum is part of the gradient's own graph
+        else:
+            total = prev.data + g.data
+            self.grads[k] = Tensor._make(np.asarray(total) if isinstance(total, np.generic) else total)
 
     def visit(self, fn):
         """dL/d(inputs of fn) from the complete dL/d(outputs of fn)."""
@@ -217,7 +226,9 @@ class _Sweep:
                                f"for {len(fn.inputs)} inputs")
         for t, g, needed in zip(fn.inputs, gins, fn.needs_input_grad):
             if needed and g is not None:
-                self.add(t, _checked(fn, t, g))
+                if g.data.shape != t.data.shape or g.data.dtype != t.data.dtype:
+                    g = _checked(fn, t, g)
+                self.add(t, g)
         if not self.retain_graph:
             # fn may hold the last reference to an input that another op made, and
             # that op's backward may still read it (exp, tanh: ``self.output`` is a
@@ -267,7 +278,7 @@ class _Sweep:
 
 
 def _checked(fn, t, g):
-    """A gradient fn.backward gave for input t: of t's shape, in t's dtype."""
+    """A gradient fn.backward gave for input t, of another shape or dtype than t: cast or refused."""
     if g.data.shape != t.data.shape:
         raise RuntimeError(f"{type(fn).__name__}.backward gave a gradient of shape "
                            f"{tuple(g.shape)} for an input of shape {tuple(t.shape)}")

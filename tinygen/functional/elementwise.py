@@ -76,10 +76,9 @@ def expand(x, shape):
     if x.shape == shape:
         return x
     try:
-        np.broadcast_shapes(x.shape, shape)
+        return Expand.apply(x, shape=shape)
     except ValueError:
         raise ValueError(f"expand: cannot broadcast shape {tuple(x.shape)} to {shape}") from None
-    return Expand.apply(x, shape=shape)
 
 
 def _operands(a, b):
@@ -92,7 +91,8 @@ def _operands(a, b):
 
 
 def _binary(cls, name, a, b):
-    a, b = _operands(a, b)
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype == b.data.dtype):
+        a, b = _operands(a, b)
     if cls is Div:  # true division: integers divide to floats
         a, b = as_float(a), as_float(b)
     try:

@@ -28,7 +28,7 @@ def _keepdims_shape(shape, axes):
 
 def _restore(g, x_shape, axes, keepdims):
     """dL/dy reshaped with the reduced axes kept, ready to broadcast against x."""
-    if not keepdims:
+    if not keepdims and g.ndim:  # a 0-d g (a full reduction) broadcasts as it is
         g = reshape(g, _keepdims_shape(x_shape, axes))
     return g
 
