@@ -18,3 +18,4 @@ from .recurrent import lstm, skew, unskew, row_lstm, diagonal_lstm
 from .conv import conv2d, conv_transpose2d, conv2d_grad_weight
 from .normalization import batch_norm, instance_norm, layer_norm
 from .pooling import avg_pool2d, max_pool2d, upsample_nearest, interpolate
+from .adversarial import discriminator_loss, generator_loss, gradient_penalty
