@@ -3,8 +3,8 @@
     tinygen list                                   every registered model
     tinygen train MODEL [--data digits|mnist:DIR|toy:NAME] [--steps N | --minutes M]
                   [--batch-size B] [--lr LR] [--device cpu|cuda] [--seed S] [--out DIR]
-                  [--resume] [--set key=value ...]
-    tinygen sample MODEL --checkpoint PATH [--n 64] [--out FILE.png]
+                  [--resume | --overwrite] [--set key=value ...]
+    tinygen sample MODEL --checkpoint PATH [--n 64] [--out FILE.png|FILE.jpg]
     tinygen eval MODEL --checkpoint PATH [--data ...]
     tinygen zoo [--minutes M] [--out DIR]
 
@@ -17,16 +17,19 @@ constructor (checked against its signature), and a model class's ``default_steps
 registers itself and appears here with no change to this file.
 
 Exit status: 0 done; 2 a bad argument (one line on stderr saying what is wrong);
-130 stopped by Ctrl-C after writing a checkpoint (128 + SIGINT, as a shell reports
-it, so a script can tell a finished run from a stopped one); 1 anything else.
+128 + the signal's number when SIGINT (130), SIGHUP (129) or SIGTERM (143) stopped a
+run after it wrote its checkpoint, as a shell reports it, so a script can tell a
+finished run from a stopped one; 1 anything else, also one line: a run whose loss
+stopped being finite, a full disk, too little memory.
 """
 import argparse
-import json
 import math
 import os
+import signal
 import sys
 
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 128 + signal.SIGINT
+MAX_SAMPLES = 10000   # samples in one picture of `tinygen sample`
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,6 +95,8 @@ def build_parser():
     t.add_argument("--seed", type=_seed, help="random seed (default 0); the same seed gives the same run on CPU")
     t.add_argument("--out", help="output folder (default runs/MODEL)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace the run --out holds (without it, a folder holding a run is refused)")
     t.add_argument("--set", dest="options", action="extend", nargs="+", type=_key_value, default=[],
                    metavar="KEY=VALUE", help="a model option, e.g. --set hidden_size=64 "
                    "(values: int, float, true/false, none, a,b tuples, or text)")
@@ -102,8 +107,9 @@ def build_parser():
     s = sub.add_parser("sample", help="draw samples from a trained checkpoint into a PNG")
     s.add_argument("model")
     s.add_argument("--checkpoint", required=True, help="a checkpoint.npz written by `tinygen train`")
-    s.add_argument("--n", type=_positive_int, default=64, help="how many samples (default 64)")
-    s.add_argument("--out", help="PNG file (default: samples-seedS.png beside the checkpoint)")
+    s.add_argument("--n", type=_positive_int, default=64,
+                   help=f"how many samples (default 64, at most {MAX_SAMPLES})")
+    s.add_argument("--out", help="a .png, .jpg or .jpeg file (default: samples-seedS.png beside the checkpoint)")
     s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--device", default="cpu")
 
@@ -151,9 +157,34 @@ def cmd_train(args):
     result = train(args.model, data=args.data, steps=args.steps, minutes=args.minutes,
                    batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                    options=parse_options(args.options), device=args.device, out=args.out,
-                   resume=args.resume, log_every=args.log_every,
+                   resume=args.resume, overwrite=args.overwrite, log_every=args.log_every,
                    quiet=args.quiet)
-    return EXIT_INTERRUPTED if result.interrupted else 0
+    return _stopped_status(result) or 0
+
+
+def _stopped_status(result):
+    """128 + the number of the signal that stopped a run; None for a run that ran to its end."""
+    if not result.get("interrupted"):
+        return None
+    return 128 + int(getattr(signal, result.get("signal") or "SIGINT"))
+
+
+def _sample_file(args):
+    """Where `sample` writes: --out (a picture file of a known format) or beside the checkpoint."""
+    from tinygen.imaging import IMAGE_FORMATS
+    from tinygen.run_config import UsageError
+    if args.n > MAX_SAMPLES:
+        raise UsageError(f"--n {args.n}: at most {MAX_SAMPLES} samples fit in one picture")
+    if args.out is None:
+        return os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), f"samples-seed{args.seed}.png")
+    if os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out} is a folder; name a picture file, "
+                         f"e.g. {os.path.join(args.out, 'samples.png')}")
+    ext = os.path.splitext(args.out)[1].lower()
+    if ext not in IMAGE_FORMATS:
+        raise UsageError(f"--out {args.out}: unknown picture format {ext or '(no extension)'!r}; "
+                         f"name a {', '.join(IMAGE_FORMATS)} file")
+    return args.out
 
 
 def cmd_sample(args):
@@ -163,10 +194,9 @@ def cmd_sample(args):
     from tinygen.run_files import grid_scale, read_checkpoint, restore_model
     model_info(args.model)   # an unknown name says so, and lists the known ones
     device = check_device(args.device)
+    out = _sample_file(args)
     ckpt = read_checkpoint(args.checkpoint, model=args.model)
     model = restore_model(ckpt, args.checkpoint, device)
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)),
-                                   f"samples-seed{args.seed}.png")
     if model.data_kind == "toy":   # 2-D points: a scatter plot over the data they imitate
         data = load_data(ckpt["config"]["data"], model_info(args.model))
         tinygen.manual_seed(args.seed)
@@ -181,7 +211,7 @@ def cmd_sample(args):
 def cmd_eval(args):
     import tinygen
     from tinygen.run_config import check_device, load_data, model_info
-    from tinygen.run_files import check_shape, read_checkpoint, restore_model
+    from tinygen.run_files import check_shape, json_text, read_checkpoint, restore_model
     from tinygen.train import evaluate
     model_info(args.model)
     device = check_device(args.device)
@@ -192,8 +222,8 @@ def cmd_eval(args):
     tinygen.manual_seed(args.seed)
     metrics = evaluate(model, data.test, device)
     if args.json:
-        print(json.dumps({"model": args.model, "step": ckpt["step"], "data": data.spec,
-                          "test_examples": data.n_test, **metrics}, indent=2))
+        print(json_text({"model": args.model, "step": ckpt["step"], "data": data.spec,
+                         "test_examples": data.n_test, **metrics}), end="")
         return 0
     print(f"{args.model} at step {ckpt['step']} on the {data.spec} test set ({data.n_test} examples):")
     if not metrics:
@@ -205,33 +235,62 @@ def cmd_eval(args):
 
 
 def cmd_zoo(args):
-    from tinygen.run_config import DEFAULT_LOG_EVERY, check_device
+    from tinygen.run_config import DEFAULT_LOG_EVERY, UsageError, check_device
     from tinygen.zoo import DEFAULT_ZOO_MINUTES, zoo
-    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
+    names = None
+    if args.models is not None:
+        names = [n.strip() for n in args.models.split(",") if n.strip()]
+        if not names:
+            raise UsageError(f"--models {args.models!r} names no model; give comma-separated names "
+                             "(see `tinygen list`), or leave --models out for all")
     results = zoo(minutes=args.minutes or DEFAULT_ZOO_MINUTES, out=args.out, names=names,
                   device=check_device(args.device), seed=args.seed, quiet=args.quiet,
                   log_every=args.log_every or DEFAULT_LOG_EVERY)
-    if any(r.get("interrupted") for r in results):
-        return EXIT_INTERRUPTED
-    return 1 if any(r.get("error") for r in results) else 0
+    stopped = [_stopped_status(r) for r in results if r.get("interrupted")]
+    if stopped:
+        return stopped[0]
+    return EXIT_FAILED if any(r.get("error") for r in results) else 0
 
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "zoo": cmd_zoo}
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    command = "tinygen"
+    try:   # a Ctrl-C at any moment, also while the modules load, ends with one line
+        args = build_parser().parse_args(argv)
+        command = f"tinygen {args.command}"
+        return _run(command, args)
+    except KeyboardInterrupt:   # a second Ctrl-C, or one outside the training loop
+        print(f"{command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(command, args):
+    """The command, every error it is expected to meet said in one line on stderr."""
     from tinygen.run_config import UsageError   # after parsing: `--help` and argument errors stay fast
+    from tinygen.run_stop import Diverged
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        # one line, whatever the message: a wrapped error may carry newlines
-        message = " ".join(str(exc).split())
-        print(f"tinygen {args.command}: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:   # a second Ctrl-C, or one outside the training loop
-        print(f"tinygen {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _say(command, exc, EXIT_USAGE)
+    except Diverged as exc:
+        return _say(command, exc, EXIT_FAILED)
+    except MemoryError:
+        return _say(command, "not enough memory for what was asked (a smaller --batch-size, --n or model?)",
+                    EXIT_FAILED)
+    except OSError as exc:   # a full disk, a folder that vanished, ...
+        where = f" ({exc.filename})" if exc.filename else ""
+        kept = ""
+        if args.command == "train":   # a write that fails never replaces a file (see tinygen.run_files)
+            kept = "; the files written before it, the last checkpoint too, are kept"
+        return _say(command, f"{exc.strerror or exc}{where}{kept}", EXIT_FAILED)
+
+
+def _say(command, message, status):
+    # one line, whatever the message: a wrapped error may carry newlines
+    print(f"{command}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Pictures, drawn with Pillow: a grid of images, line charts and scatter plots, saved as PNGs.
+"""Pictures, drawn with Pillow: a grid of images, line charts and scatter plots, saved as PNGs
+(or JPEGs, for a file name ending in .jpg or .jpeg).
 
 Images are NCHW in [0, 1] with 1 or 3 channels; the grid puts ``nrow`` images on a
 row with a ``padding``-pixel border and scales each image up by ``scale`` so 8x8
@@ -10,6 +11,7 @@ import os
 import numpy as np
 
 from .autograd.tensor import Tensor
+from .serialization import atomic_write
 
 
 def make_grid(images, nrow=8, padding=1, scale=1, pad_value=0.5):
@@ -36,12 +38,7 @@ def save_grid(images, path, nrow=8, padding=1, scale=4):
     from PIL import Image
     grid = make_grid(images, nrow=nrow, padding=padding, scale=scale)
     img = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
-    return path
+    return _save_png(img, path)
 
 
 # --- charts drawn with Pillow ---------------------------------------------------
@@ -52,6 +49,7 @@ def save_grid(images, path, nrow=8, padding=1, scale=4):
 # Ten distinguishable colours (the "tab10" palette), one per line.
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
            (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+REFERENCE_GREY = (200, 200, 200)   # the data (or prior draws) under a scatter: lighter than PALETTE[7]
 
 
 def nice_ticks(lo, hi, count=5):
@@ -80,12 +78,14 @@ def _text_size(draw, text, font):
     return right - left, bottom - top
 
 
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}   # file name ending -> Pillow format
+
+
 def _save_png(img, path):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    """Save ``img`` in the format its name asks for (PNG unless .jpg/.jpeg), atomically:
+    a uniquely named temporary file in the same folder, then a rename."""
+    fmt = IMAGE_FORMATS.get(os.path.splitext(os.fspath(path))[1].lower(), "PNG")
+    atomic_write(path, lambda f: img.save(f, format=fmt))
     return path
 
 
@@ -223,24 +223,53 @@ def _as_float(series):
     return {name: (np.asarray(x, np.float64), np.asarray(y, np.float64)) for name, (x, y) in series.items()}
 
 
-def save_scatter(points, path, reference=None, title="", size=(400, 400)):
-    """A scatter plot of 2-D ``points`` (N, 2), over grey ``reference`` points (the data) if given."""
+def scatter_array(points, reference=None, labels=None, title="", size=(400, 400), centers=None):
+    """A scatter plot of 2-D ``points`` (N, 2) over grey ``reference`` points, as a uint8 (H, W, 3) array.
+
+    ``labels`` (N,) non-negative ints colour each point by ``PALETTE[label % 10]`` (a latent
+    space coloured by digit); without them every point takes the first colour. ``centers``
+    (K, 2) are marked with black crosses on top (a toy mixture's modes)."""
     from PIL import Image, ImageDraw
     points = np.asarray(points.numpy() if isinstance(points, Tensor) else points, np.float64)
     if points.ndim != 2 or points.shape[1] != 2:
-        raise ValueError(f"save_scatter: expected points of shape (N, 2), got {points.shape}")
+        raise ValueError(f"scatter_array: expected points of shape (N, 2), got {points.shape}")
+    if reference is not None:
+        reference = np.asarray(reference.numpy() if isinstance(reference, Tensor) else reference, np.float64)
+        if reference.ndim != 2 or reference.shape[1] != 2:
+            raise ValueError(f"scatter_array: expected reference points of shape (M, 2), got {reference.shape}")
+    if labels is not None:
+        labels = np.asarray(labels.numpy() if isinstance(labels, Tensor) else labels).astype(np.int64)
+        if labels.shape != (len(points),) or (labels < 0).any():
+            raise ValueError(f"scatter_array: labels must be {len(points)} non-negative ints, one per point, "
+                             f"got shape {labels.shape}")
     img = Image.new("RGB", size, (255, 255, 255))
     draw, font = ImageDraw.Draw(img), _font()
-    everything = points if reference is None else np.concatenate([points, np.asarray(reference)])
+    everything = points if reference is None else np.concatenate([points, reference])
     lo, hi = _limits(everything[:, 0]), _limits(everything[:, 1])
     # one square range for both axes, so circles stay circles
     half = max(lo[1] - lo[0], hi[1] - hi[0]) / 2
     cx, cy = (lo[0] + lo[1]) / 2, (hi[0] + hi[1]) / 2
     frame = _Frame(size, (48, 12, 28, 28), (cx - half, cx + half), (cy - half, cy + half))
     _axes(draw, frame, font, title, "", "")
-    layers = [] if reference is None else [(np.asarray(reference, np.float64), (170, 170, 170))]
-    for data, colour in layers + [(points, PALETTE[0])]:
-        for x, y in data[np.isfinite(data).all(axis=1)]:
+    colours = np.zeros(len(points), np.int64) if labels is None else labels % len(PALETTE)
+    layers = [] if reference is None else [(reference, np.full(len(reference), -1))]
+    for data, colour_ids in layers + [(points, colours)]:
+        keep = np.isfinite(data).all(axis=1)
+        for (x, y), c in zip(data[keep], colour_ids[keep]):
             u, v = frame.px(x, y)
-            draw.rectangle([u - 1, v - 1, u + 1, v + 1], fill=colour)
-    return _save_png(img, path)
+            draw.rectangle([u - 1, v - 1, u + 1, v + 1], fill=REFERENCE_GREY if c < 0 else PALETTE[c])
+    for x, y in ([] if centers is None else np.asarray(centers, np.float64).reshape(-1, 2)):
+        u, v = frame.px(x, y)
+        draw.line([u - 5, v, u + 5, v], fill=(0, 0, 0), width=2)
+        draw.line([u, v - 5, u, v + 5], fill=(0, 0, 0), width=2)
+    return np.asarray(img)
+
+
+def save_scatter(points, path, reference=None, title="", size=(400, 400)):
+    """A scatter plot of 2-D ``points`` (N, 2), over grey ``reference`` points (the data) if given."""
+    from PIL import Image
+    try:
+        pixels = scatter_array(points, reference=reference, title=title, size=size)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("scatter_array", "save_scatter")) from None
+    return _save_png(Image.fromarray(pixels), path)

@@ -128,16 +128,47 @@ def _check_options(info, options, flag="--set"):
             raise UsageError(f"{what}: model {info.name!r} has no option {key!r}; its options: {shown}")
 
 
+def _kind_of(default):
+    """What a constructor default says an option takes: (test, words), or None when it says nothing."""
+    if isinstance(default, bool):
+        return (lambda v: isinstance(v, bool)), "true or false"
+    if isinstance(default, int):
+        return (lambda v: isinstance(v, int) and not isinstance(v, bool)), "a whole number"
+    if isinstance(default, float):
+        return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)), "a number"
+    if isinstance(default, str):
+        return (lambda v: isinstance(v, str)), "a word"
+    if isinstance(default, tuple):
+        return (lambda v: isinstance(v, tuple)), "a tuple such as 64,64"
+    return None   # None or no default: the model's own check speaks
+
+
+def check_option_kinds(info, options, flag="--set"):
+    """Each option's value is of the kind its constructor default is (a number where 1e-3 is)."""
+    params = inspect.signature(info.cls.__init__).parameters
+    for key, value in options.items():
+        param = params.get(key)
+        kind = _kind_of(param.default) if param is not None and param.default is not param.empty else None
+        if kind is not None and value is not None and not kind[0](value):
+            raise UsageError(f"{flag} {key}={value!r}: model {info.name!r} option {key!r} takes "
+                             f"{kind[1]} (its default is {param.default!r})")
+
+
 def build_model(info, data_shape, options, device):
     """Build the model for data of ``data_shape``; a bad option value is a UsageError."""
     kwargs = dict(options)
-    if info.cls.data_kind != "toy":
+    if info.cls.data_kind != "toy" and len(data_shape) != 1:   # 2-D points (N, 2) have no image shape
         kwargs["image_shape"] = tuple(data_shape)
     try:
         model = models.build(info.name, **kwargs)
     except (ValueError, TypeError) as exc:
         text = str(exc)                   # model errors usually start with the model's name already
+        if isinstance(exc, TypeError) and options:   # a raw type error: say which values it came from
+            text += " (options given: " + ", ".join(f"{k}={v!r}" for k, v in options.items()) + ")"
         raise UsageError(text if text.startswith(f"{info.name}:") else f"{info.name}: {text}") from None
+    except MemoryError:
+        raise UsageError(f"{info.name}: a model for data of shape {tuple(data_shape)} with options "
+                         f"{dict(options)} does not fit in memory") from None
     return model.to(device) if device != "cpu" else model
 
 
@@ -189,7 +220,8 @@ def load_data(spec, info):
     if source == "toy" and arg not in datasets.TOY_SETS:
         raise UsageError(f"--data {spec}: unknown toy set {arg!r}; known: toy:"
                          + ", toy:".join(sorted(datasets.TOY_SETS)))
-    kind = _data_kind_of(info)
+    kind_name = data_kind_for(info, source)
+    kind = _data_kind_of(info, kind_name)
     _check_source_fits(info, kind, spec, SOURCES[source][0])
     train, test = _load_source(source, arg, spec)
     note = ""
@@ -197,13 +229,27 @@ def load_data(spec, info):
         # binary models need {0, 1} pixels; a fixed threshold gives the same data every run
         train["images"], test["images"] = datasets.binarize(train["images"]), datasets.binarize(test["images"])
         note = "binarized "
-    return Data(spec, info.cls.data_kind, datasets.batch_arrays(info.cls.data_kind, train),
-                datasets.batch_arrays(info.cls.data_kind, test), note=note)
+    ds = Data(spec, kind_name, datasets.batch_arrays(kind_name, train),
+              datasets.batch_arrays(kind_name, test), note=note)
+    for split, count in (("training", ds.n_train), ("test", ds.n_test)):
+        if count == 0:   # no test examples would mean no test metrics, without a word
+            raise UsageError(f"--data {spec}: its {split} split has no examples")
+    return ds
 
 
-def _data_kind_of(info):
+def data_kind_for(info, source):
+    """The data kind a model trains on from ``source``: its ``data_kind``, or for a model class
+    that takes several (``data_kinds``, e.g. the GAN's images or 2-D points) the first one the
+    source gives."""
+    for name in getattr(info.cls, "data_kinds", ()):
+        if set(datasets.data_kind(name).fields) <= set(SOURCES[source][0]):
+            return name
+    return info.cls.data_kind
+
+
+def _data_kind_of(info, name=None):
     try:
-        return datasets.data_kind(info.cls.data_kind)
+        return datasets.data_kind(info.cls.data_kind if name is None else name)
     except ValueError as exc:
         raise UsageError(f"model {info.name!r}: {exc}") from None
 
@@ -255,26 +301,58 @@ def check_arguments(steps=None, minutes=None, batch_size=None, lr=None, seed=Non
     return given
 
 
+def explicit_lr(given_lr, options):
+    """The learning rate the user asked for: ``--lr``, or ``--set lr=``, or None.
+
+    Both may be given only with the same value, and ``--set lr`` is checked as ``--lr``
+    is (a positive finite number), so ``--set lr=0`` is refused rather than trained with.
+    """
+    if "lr" not in options:
+        return given_lr
+    set_lr = positive("--set lr", options["lr"], float)
+    if given_lr is not None and given_lr != set_lr:
+        raise UsageError(f"--lr {given_lr:g} and --set lr={set_lr:g} disagree; give the learning rate once")
+    return set_lr
+
+
 def new_config(info, given, data, options):
     """A new run's configuration: what was given, the model class's defaults for the rest.
 
-    Returns ``(config, minutes)``: the time budget of this call is the run's.
+    An explicit learning rate (``--lr`` or ``--set lr``) always beats the class's
+    ``default_lr``. Returns ``(config, minutes)``: the time budget of this call is the run's.
     """
-    cls, lr, options = info.cls, given["lr"], dict(options)
+    cls, options = info.cls, dict(options)
+    lr = explicit_lr(given["lr"], options)
     if lr is None and cls.default_lr is not None:
         lr = cls.default_lr
     if lr is not None:
         _check_options(info, {"lr": lr}, flag="--lr")
         options["lr"] = lr
+    _toy_option(info, data, options)
     _check_options(info, options)
+    check_option_kinds(info, options)
     steps, minutes = given["steps"], given["minutes"]
     if steps is None and minutes is None:
         steps = int(cls.default_steps)
+    if given["batch_size"] is not None and given["batch_size"] < 2 and getattr(cls, "uses_batch_norm", False):
+        raise UsageError(f"--batch-size {given['batch_size']}: model {info.name!r} uses batch norm, "
+                         "which needs a batch of at least 2")
     config = {"model": info.name, "data": data or "digits",
               "batch_size": given["batch_size"] or int(cls.default_batch_size), "lr": lr,
               "seed": 0 if given["seed"] is None else given["seed"], "options": options,
               "steps": steps, "minutes": minutes, "log_every": given["log_every"] or DEFAULT_LOG_EVERY}
     return config, minutes
+
+
+def _toy_option(info, data, options):
+    """A model that takes images or points (``data_kinds``) learns which toy set it imitates
+    (option ``toy``, for its mode-coverage metrics) from ``--data toy:NAME``."""
+    source, _, name = (data or "").partition(":")
+    if source != "toy" or "toy" not in getattr(info.cls, "data_kinds", ()):
+        return
+    if options.get("toy", name) != name:
+        raise UsageError(f"--set toy={options['toy']} disagrees with --data {data}; leave --set toy out")
+    options["toy"] = name
 
 
 def resumed_config(ckpt, path, given, data, options):
@@ -284,9 +362,11 @@ def resumed_config(ckpt, path, given, data, options):
     given, or what the checkpoint's run had left of its own.
     """
     config = dict(ckpt["config"])
+    lr = explicit_lr(given["lr"], options)
+    options = {k: v for k, v in options.items() if k != "lr"}   # compared once, as --lr
     # (flag, what was given now, what the checkpoint's run used); None: not given
     repeated = [("--data", data, config["data"]), ("--batch-size", given["batch_size"], config["batch_size"]),
-                ("--lr", given["lr"], config["lr"]), ("--seed", given["seed"], config["seed"])]
+                ("--lr", lr, config["lr"]), ("--seed", given["seed"], config["seed"])]
     repeated += [(f"--set {k}", v, config["options"].get(k, "(not set)")) for k, v in options.items()]
     for flag, value, saved in repeated:
         if value is not None and value != saved:

@@ -28,20 +28,39 @@ Layout of the archive
   No user key can produce the name ``%tinygen``, because a ``%`` in a key is
   always escaped to ``%25``.
 
-Writing is atomic: the archive goes to a temporary file in the target folder,
-is flushed and ``fsync``-ed, then renamed over ``path`` with ``os.replace``. A
-crash mid-save leaves the previous checkpoint intact, never a half-written one.
+Writing is atomic: the archive goes to a temporary file with a unique name in
+the target folder, is flushed and ``fsync``-ed, then renamed over ``path`` with
+``os.replace``. A crash mid-save leaves the previous checkpoint intact, never a
+half-written one, and an existing file keeps its permission bits.
+
+Reading is bounded
+------------------
+A deflated member can claim to hold far more than the file's size. ``load``
+reads the manifest first (at most ``MAX_MANIFEST_BYTES``), then only the header
+of every array member: its ``.npy`` header declares shape and dtype, so its size
+is ``header + prod(shape) * itemsize`` bytes, which must equal the size the zip
+directory declares for the member (and the zip reader never inflates a member
+past that). ``load(path, check=...)`` hands ``check`` the structure with every
+array as an ``ArrayInfo(shape, dtype)`` before any array is inflated, so a
+caller can refuse a file of the wrong model or of absurd shapes cheaply.
 """
 import json
+import math
 import os
 import tempfile
 import zipfile
+from collections import namedtuple
 
 import numpy as np
 
 FORMAT = "tinygen-checkpoint"
 VERSION = 1
 MANIFEST = "%tinygen"  # '%' is always escaped in keys, so no user key maps here
+
+MAX_MANIFEST_BYTES = 64 * 2**20   # a manifest lists nodes, not values: megabytes at most
+
+ArrayInfo = namedtuple("ArrayInfo", ["shape", "dtype"])
+ArrayInfo.__doc__ = "An array member as its header declares it, before it is read (``load``'s ``check``)."
 
 _CONTAINERS = ("dict", "list", "tuple")
 _SUPPORTED = ("dict (str keys), list, tuple, numpy array or scalar, tinygen Tensor, "
@@ -102,20 +121,29 @@ def _to_numpy(value):
     return None
 
 
-def _flatten(value, path, rows, arrays):
-    """Append ``value``'s manifest rows (depth first) and array members."""
+def _flatten(value, path, rows, arrays, inside=()):
+    """Append ``value``'s manifest rows (depth first) and array members.
+
+    ``inside`` holds the ids of the containers on the way down, so a structure
+    that contains itself is refused instead of recursing until Python gives up.
+    """
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in inside:
+            raise CheckpointError(f"save: the state contains itself at {_show(path)!r} (a container "
+                                  "inside its own contents); a checkpoint holds a tree")
+        inside = inside + (id(value),)
     if isinstance(value, dict):
         rows.append([path, "dict", len(value)])
         for key, child in value.items():
             if not isinstance(key, str):
                 raise CheckpointError(f"save: dict keys must be strings; got key {key!r} "
                                       f"({type(key).__name__}) in {_show(path)!r}")
-            _flatten(child, _join(path, _escape(key)), rows, arrays)
+            _flatten(child, _join(path, _escape(key)), rows, arrays, inside)
         return
     if isinstance(value, (list, tuple)):
         rows.append([path, "tuple" if isinstance(value, tuple) else "list", len(value)])
         for i, child in enumerate(value):
-            _flatten(child, _join(path, str(i)), rows, arrays)
+            _flatten(child, _join(path, str(i)), rows, arrays, inside)
         return
     if value is None:
         rows.append([path, "none", None])
@@ -171,24 +199,48 @@ def save(state, path, compress=False):
     members.update(arrays)
 
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise CheckpointError(f"save: {path!r} is a folder; give a file name, e.g. "
+                              f"{os.path.join(path, 'checkpoint.npz')!r}")
+    atomic_write(path, lambda f: _write_npz(f, members, compress), durable=True)
+
+
+def atomic_write(path, write, durable=False):
+    """Write the file ``path`` through ``write(f)`` (f: a binary file), so that no reader and no
+    crash ever sees it half-written: a uniquely named temporary file in the same folder, then a
+    rename. ``durable`` also syncs the bytes and the folder to disk (checkpoints)."""
+    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     # The temporary file sits in the target folder: os.replace is atomic only
     # within one file system, and a leading dot keeps it out of directory listings.
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode(path))   # mkstemp makes 0600; keep the old file's mode
         with os.fdopen(fd, "wb") as f:
-            _write_npz(f, members, compress)
-            f.flush()
-            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
+            write(f)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())  # the bytes are on disk before the name points at them
         os.replace(tmp, path)
     except BaseException:
         try:
-            os.unlink(tmp)
+            os.unlink(tmp)   # a full disk must not leave a half-written temporary behind
         except OSError:
             pass
         raise
-    _fsync_folder(folder)
+    if durable:
+        _fsync_folder(folder)
+
+
+def file_mode(path):
+    """The permission bits a file written at ``path`` should get: the existing file's, or the umask's."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0)   # reading the umask means setting it; put it straight back
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def _write_npz(f, members, compress):
@@ -221,45 +273,133 @@ def _fsync_folder(folder):
 
 # --- load --------------------------------------------------------------------
 
-def load(path):
+def load(path, check=None):
     """Read a checkpoint written by ``save`` and rebuild its nested structure.
 
     Arrays come back as NumPy arrays with their saved dtype; put them on a device
     with ``load_state_dict`` or ``tinygen.tensor``. Never unpickles anything.
-    Raises ``FileNotFoundError`` when ``path`` does not exist and
+    ``check``, if given, is called with the structure in which every array is an
+    ``ArrayInfo(shape, dtype)``, before any array is read; whatever it raises
+    propagates. Raises ``FileNotFoundError`` when ``path`` does not exist and
     ``CheckpointError`` (a ``ValueError``) naming ``path`` when the file is
     truncated, corrupt, or not a tinygen checkpoint.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path!r}")
+    if os.path.isdir(path):
+        raise CheckpointError(f"load: {path!r} is a folder, not a checkpoint file")
+    with _open_archive(path) as archive:
+        nodes, headers = _guarded(path, _contents, archive, path)
+        if check is not None:
+            check(_guarded(path, _rebuild, nodes, headers.info, path))   # its refusal is the caller's
+        return _guarded(path, _rebuild, nodes, headers.read, path)
+
+
+def _guarded(path, fn, *args):
+    """``fn(*args)``, any error but a CheckpointError reported as a damaged file."""
     try:
-        archive = np.load(path, allow_pickle=False)
-    except Exception as exc:  # BadZipFile, ValueError, OSError, EOFError, ...
+        return fn(*args)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # a member cut short, a bad CRC, ...
+        raise CheckpointError(f"load: {path!r} is damaged and cannot be read: "
+                              f"{type(exc).__name__}: {exc}") from None
+
+
+def _contents(archive, path):
+    """The manifest's nodes (read first, bounded) and the archive's array members."""
+    members = _members(archive)
+    if MANIFEST not in members:
+        names = sorted(members)
+        raise CheckpointError(f"load: {path!r} is an .npz archive but not a tinygen checkpoint "
+                              f"(it has no {MANIFEST!r} manifest; members: "
+                              f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''}); "
+                              "read it with numpy.load instead")
+    info = members[MANIFEST]
+    if info.file_size > MAX_MANIFEST_BYTES:
+        raise CheckpointError(f"load: {path!r} declares a manifest of {info.file_size} bytes, more "
+                              f"than the {MAX_MANIFEST_BYTES} a manifest can need")
+    nodes = _read_manifest(_read_member(archive, info, path), path)["nodes"]
+    return nodes, _Headers(archive, members, path)
+
+
+def _rebuild(nodes, array, path):
+    state, end = _build(nodes, 0, array, path)
+    if end != len(nodes) or not isinstance(state, dict):
+        raise CheckpointError(f"load: {path!r} has a malformed manifest (structure does not "
+                              "close where the node list ends)")
+    return state
+
+
+def _open_archive(path):
+    try:
+        return zipfile.ZipFile(path)
+    except Exception as exc:  # BadZipFile, OSError, EOFError, ...
+        with open(path, "rb") as f:
+            start = f.read(6)
+        if start == b"\x93NUMPY":
+            raise CheckpointError(f"load: {path!r} is a single .npy array, not a tinygen checkpoint "
+                                  "(.npz archive written by tinygen.save)") from None
         raise CheckpointError(f"load: {path!r} is not a readable .npz checkpoint (truncated, corrupt "
                               f"or another kind of file): {type(exc).__name__}: {exc}") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise CheckpointError(f"load: {path!r} is a single .npy array, not a tinygen checkpoint "
-                              "(.npz archive written by tinygen.save)")
-    with archive:
-        try:
-            if MANIFEST not in archive.files:
-                raise CheckpointError(f"load: {path!r} is an .npz archive but not a tinygen checkpoint "
-                                      f"(it has no {MANIFEST!r} manifest; members: "
-                                      f"{', '.join(archive.files[:5])}{', ...' if len(archive.files) > 5 else ''}); "
-                                      "read it with numpy.load instead")
-            manifest = _read_manifest(archive[MANIFEST], path)
-            nodes = manifest["nodes"]
-            state, end = _build(nodes, 0, archive, path)
-            if end != len(nodes) or not isinstance(state, dict):
-                raise CheckpointError(f"load: {path!r} has a malformed manifest (structure does not "
-                                      "close where the node list ends)")
-            return state
-        except CheckpointError:
-            raise
-        except Exception as exc:  # a member cut short, a bad CRC, an object array, ...
-            raise CheckpointError(f"load: {path!r} is damaged and cannot be read: "
-                                  f"{type(exc).__name__}: {exc}") from None
+
+
+def _members(archive):
+    """Member name (``.npy`` dropped, as numpy.load names them) -> its ZipInfo."""
+    return {(i.filename[:-4] if i.filename.endswith(".npy") else i.filename): i for i in archive.infolist()}
+
+
+class _Headers:
+    """The array members of an archive, each checked against its own header before it is read."""
+
+    def __init__(self, archive, members, path):
+        self.archive, self.members, self.path, self.seen = archive, members, path, {}
+
+    def _member(self, name):
+        if name not in self.members:
+            raise CheckpointError(f"load: {self.path!r} lists an array {_show(name)!r} that the archive "
+                                  "does not contain")
+        return self.members[name]
+
+    def info(self, name):
+        """``ArrayInfo`` from the member's ``.npy`` header; its size must be what the zip declares."""
+        if name not in self.seen:
+            member = self._member(name)
+            with self.archive.open(member) as f:
+                shape, dtype, header_bytes = _npy_header(f, self.path, name)
+            expected = header_bytes + math.prod(shape) * dtype.itemsize
+            if member.file_size != expected:
+                raise CheckpointError(f"load: {self.path!r}: array {_show(name)!r} has a header saying "
+                                      f"shape {shape} of {dtype} ({expected} bytes with the header), but "
+                                      f"the archive declares {member.file_size} bytes for it")
+            self.seen[name] = ArrayInfo(shape, dtype)
+        return self.seen[name]
+
+    def read(self, name):
+        self.info(name)   # checked first: the read below inflates at most what was declared
+        return _read_member(self.archive, self.members[name], self.path)
+
+
+def _npy_header(f, path, name):
+    """(shape, dtype, header size in bytes) of an ``.npy`` stream; object dtypes are refused."""
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = fmt.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, _, dtype = fmt.read_array_header_2_0(f)
+    else:   # (3, 0): a UTF-8 header; numpy reads it only through its private helper
+        shape, _, dtype = fmt._read_array_header(f, version)
+    if dtype.hasobject:
+        raise CheckpointError(f"load: {path!r}: array {_show(name)!r} holds Python objects (dtype "
+                              f"{dtype}), which only pickle can read; tinygen never unpickles")
+    return tuple(int(d) for d in shape), dtype, f.tell()
+
+
+def _read_member(archive, member, path):
+    with archive.open(member) as f:
+        return np.lib.format.read_array(f, allow_pickle=False)
 
 
 def _read_manifest(raw, path):
@@ -278,9 +418,10 @@ def _read_manifest(raw, path):
     return manifest
 
 
-def _build(nodes, i, archive, path):
+def _build(nodes, i, array, path):
     """Rebuild the node at ``nodes[i]``; return it and the index after its subtree.
 
+    ``array(member name)`` gives an array node's value (the array, or its ``ArrayInfo``).
     Recursion depth is the nesting depth of the state (a handful of levels), not
     its size.
     """
@@ -298,17 +439,14 @@ def _build(nodes, i, archive, path):
             child_path = str(nodes[i][0])
             # A dict child's key is the last component of its path, unescaped.
             keys.append(_unescape(child_path.rsplit("/", 1)[-1]))
-            child, i = _build(nodes, i, archive, path)
+            child, i = _build(nodes, i, array, path)
             children.append(child)
         if tag == "dict":
             return dict(zip(keys, children)), i
         return (tuple(children) if tag == "tuple" else children), i
     if tag in ("array", "npscalar"):
-        if node_path not in archive.files:
-            raise CheckpointError(f"load: {path!r} lists an array {_show(node_path)!r} that the archive "
-                                  "does not contain")
-        array = archive[node_path]
-        return (array[()] if tag == "npscalar" else array), i
+        value = array(node_path)
+        return (value[()] if tag == "npscalar" and isinstance(value, np.ndarray) else value), i
     if tag == "none":
         return None, i
     if tag == "bool":

@@ -19,7 +19,7 @@ A ``Run`` is read top to bottom as it happens:
 
 ``train(...)`` at the bottom checks the arguments, works out the configuration
 (``tinygen.run_config``) and drives a Run; the files a run writes are described in
-``tinygen.run_files``.
+``tinygen.run_files`` and ``tinygen.run_folder``.
 
 Exact resume
 ------------
@@ -47,30 +47,35 @@ A log row holds the mean of each loss over the steps since the last multiple of
 from 1 on, also after a resume): a run resumed at step 130 writes at step 250 the
 same row as an uninterrupted run.
 
-Ctrl-C
-------
-SIGINT sets a flag; the loop finishes the step it is in, then writes the
-checkpoint first (the one thing that must not be lost), then the log row, the
-pictures and metrics.json, and the run reports itself as interrupted (the
-command line exits with 130, the shell's code for "stopped by SIGINT"). Every
-file is written to a temporary name and renamed, so a second Ctrl-C, which
-stops at once, can leave an older file but never a half-written one.
+Stopping early
+--------------
+A signal (Ctrl-C, SIGTERM, SIGHUP) ends the run after the step it is in, with every
+file written; a loss that stops being finite ends it at once, the last good
+checkpoint kept (``tinygen.run_stop``).
+
+The folder
+----------
+A new run refuses a folder that already holds a run unless told to replace it
+(``overwrite``); the run holds the folder's lock (``run_folder.FolderLock``) from
+before it reads the checkpoint until its last file is written.
 """
 import contextlib
 import os
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 import tinygen
 from . import backend, data as datasets, serialization
 from .run_config import (UsageError, build_model, check_arguments, check_device, load_data, model_info,
                          new_config, positive, resumed_config)
 from .run_files import (CHECKPOINT, LOG, LOSSES, METRICS, RUN_FORMAT, SAMPLES, LossHistory, RunLog,
-                        check_shape, load_state, plot_losses, read_checkpoint, save_samples,
-                        write_metrics)
+                        check_shape, load_state, plot_losses, read_checkpoint, save_samples, write_metrics)
+from .run_folder import FolderLock, check_out_folder, clear_run_files, run_files
+from .run_stop import StopOnSignal, check_finite
 
 EVAL_SUBSET = 512            # test images scored at each log row (the whole set at the end)
 EVAL_CHUNK = 1000            # test images per evaluate() call, to bound memory
@@ -109,31 +114,6 @@ def evaluate(model, arrays, device="cpu", chunk=EVAL_CHUNK):
     return {k: v / count for k, v in totals.items()}
 
 
-# --- Ctrl-C ------------------------------------------------------------------------
-
-class _StopOnSigint:
-    """SIGINT handler: the first Ctrl-C asks the loop to stop after this step; a second one stops now."""
-
-    def __init__(self):
-        self.requested, self.installed, self.previous = False, False, None
-
-    def __call__(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self):
-        # signal handlers can only be set from the main thread (a loop in a thread keeps Ctrl-C as is)
-        if threading.current_thread() is threading.main_thread():
-            self.previous, self.installed = signal.signal(signal.SIGINT, self), True
-        return self
-
-    def __exit__(self, *exc):
-        if self.installed:
-            # None: the previous handler was not set from Python; the default is the closest match
-            signal.signal(signal.SIGINT, self.previous if self.previous is not None else signal.default_int_handler)
-
-
 # --- the run ---------------------------------------------------------------------
 
 def _batches(loader, epoch, index):
@@ -168,6 +148,7 @@ class Run:
         self.step, self.epoch, self.index, self.seconds = 0, 0, 0, 0.0
         self.history, self.log_file = LossHistory(), None
         self.resumed, self.last_logged, self.last_losses, self.test_metrics = False, 0, {}, {}
+        self.last_checkpoint = None   # the step of the checkpoint on disk (None: none of this run)
 
     def restore(self, ckpt, path):
         """Continue from a checkpoint: the same state, the same random stream, the same place in the data."""
@@ -175,24 +156,24 @@ class Run:
         backend.set_rng_state(ckpt["rng"])
         self.step, self.epoch, self.index, self.seconds = ckpt["step"], ckpt["epoch"], ckpt["batch"], ckpt["seconds"]
         self.history = LossHistory.from_state(ckpt["history"])
-        self.resumed, self.last_logged = True, self.step
+        self.resumed, self.last_logged, self.last_checkpoint = True, self.step, self.step
 
     def open_folder(self):
-        """The run folder, ready: a resumed run keeps its files, a new one clears the grids of an old one."""
-        os.makedirs(self.out / "samples", exist_ok=True)
+        """The run folder, ready: a resumed run keeps its files, a new one removes an earlier run's
+        (``train`` has made sure that is what was asked for)."""
         if not self.resumed:
-            if (self.out / CHECKPOINT).exists() and not self.quiet:
-                print(f"note: {self.out} held an earlier run; starting a new one there "
-                      "(use --resume to continue a run instead)", flush=True)
-            for old in (self.out / "samples").glob("step-*.png"):
-                old.unlink()
+            if run_files(self.out) and not self.quiet:
+                print(f"note: replacing the earlier run in {self.out} (--overwrite)", flush=True)
+            clear_run_files(self.out)
+        os.makedirs(self.out / "samples", exist_ok=True)
         self.log_file = RunLog(str(self.out / LOG), resume_step=self.step if self.resumed else None)
 
     # --- the loop
     def train(self, target=None, limit=None):
         """Step until ``target`` steps or ``limit`` seconds from now (None: no such bound), or Ctrl-C."""
         from tqdm import tqdm
-        with _StopOnSigint() as stop:
+        # NumPy's overflow warnings are left out: a loss that is not finite stops the run with its own line
+        with StopOnSignal() as stop, np.errstate(all="ignore"):
             self.say(self._announcement(target, limit))
             self.bar = tqdm(total=target, initial=self.step, desc=self.info.name, unit="step",
                             file=sys.stderr, disable=not self.show_bar, dynamic_ncols=True, leave=False)
@@ -200,12 +181,13 @@ class Run:
                 self._loop(stop, target, limit)
             finally:
                 self.bar.close()
-            # the end (also after Ctrl-C): the checkpoint first, then the rest
-            interrupted = stop.requested
+            # the end (also after a signal): the checkpoint first, then the rest
+            done = target is not None and self.step >= target   # a signal after the last step: complete
+            signum = None if done else stop.signum
             self.checkpoint()
             if self.step != self.last_logged:
                 self.log()
-            result = self.finish(interrupted)
+            result = self.finish(signum)
         self.say(self._farewell(result))
         return result
 
@@ -233,9 +215,16 @@ class Run:
         t0 = time.perf_counter()
         losses = self.model.train_step(batch)
         self.seconds += time.perf_counter() - t0
+        check_finite(losses, self.step + 1, self.info.name, self._kept(), self.config.get("lr"))
         self.step, self.epoch, self.index = self.step + 1, epoch, i + 1
         self.history.record(self.step, losses)
         return losses
+
+    def _kept(self):
+        """What a stop now leaves on disk, in words."""
+        if self.last_checkpoint is None:
+            return "no checkpoint was written before it"
+        return f"{self.out / CHECKPOINT} keeps step {self.last_checkpoint}, the last good one"
 
     def log(self):
         """A row of log.csv: the mean losses of this window, test metrics on the subset, a sample grid."""
@@ -260,14 +249,17 @@ class Run:
                  "state": self.model.training_state(), **self._position(),
                  "rng": backend.get_rng_state(), "seconds": self.seconds, "history": self.history.state()}
         serialization.save(state, self.out / CHECKPOINT)
+        self.last_checkpoint = self.step
 
     def _position(self):
         if self.index >= len(self.loader):   # a finished epoch: the next batch is the next epoch's first
             return {"step": self.step, "epoch": self.epoch + 1, "batch": 0}
         return {"step": self.step, "epoch": self.epoch, "batch": self.index}
 
-    def finish(self, interrupted):
-        """The final samples, test metrics on the whole test set, losses.png and metrics.json."""
+    def finish(self, signum=None):
+        """The final samples, test metrics on the whole test set, losses.png and metrics.json.
+
+        ``signum``: the signal that stopped the run before its end (None: it ran to its end)."""
         info, config = self.info, self.config
         with _aside():
             save_samples(self.model, self.out / SAMPLES, self.data)
@@ -279,7 +271,9 @@ class Run:
             batch_size=config["batch_size"], options={k: _jsonable(v) for k, v in config["options"].items()},
             step=self.step, epochs=round(self.step / len(self.loader), 4), train_seconds=round(self.seconds, 3),
             steps_per_second=round(self.step / self.seconds, 1) if self.seconds > 0 else None,
-            interrupted=interrupted, losses=self.last_losses, **metrics)
+            interrupted=signum is not None, losses=self.last_losses, **metrics)
+        if signum is not None:
+            result["signal"] = signal.Signals(signum).name
         write_metrics(self.out / METRICS, result)
         return result
 
@@ -299,7 +293,8 @@ class Run:
     def _farewell(self, result):
         name, out = self.info.name, self.out
         if result.interrupted:
-            return (f"stopped at step {self.step} (Ctrl-C); checkpoint written. Continue with: "
+            how = "Ctrl-C" if result.signal == "SIGINT" else result.signal
+            return (f"stopped at step {self.step} ({how}); checkpoint written. Continue with: "
                     f"tinygen train {name} --out {out} --resume")
         return (f"done: step {self.step} in {self.seconds:.1f} s of training; "
                 + "  ".join(f"test {k} {v:.4g}" for k, v in self.test_metrics.items())
@@ -311,7 +306,7 @@ def _jsonable(v):
 
 
 def train(model, data=None, *, steps=None, minutes=None, batch_size=None, lr=None, seed=None,
-          options=None, device="cpu", out=None, resume=False, log_every=None,
+          options=None, device="cpu", out=None, resume=False, overwrite=False, log_every=None,
           time_limit=None, progress=None, quiet=False):
     """Train the registered model ``model``; return the run's final metrics (also in metrics.json).
 
@@ -321,36 +316,62 @@ def train(model, data=None, *, steps=None, minutes=None, batch_size=None, lr=Non
     ``time_limit`` (seconds) caps the loop as well, for the zoo. With ``resume``,
     ``data``, ``batch_size``, ``lr``, ``seed`` and ``options`` come from the
     checkpoint and may only be repeated, not changed; ``log_every`` too, unless
-    given (default ``run_config.DEFAULT_LOG_EVERY``). ``progress``: a tqdm bar
-    on stderr (default: when stderr is a terminal and not ``quiet``).
+    given (default ``run_config.DEFAULT_LOG_EVERY``). A folder ``out`` that holds
+    a run is refused unless ``resume`` (continue it) or ``overwrite`` (replace it).
+    ``progress``: a tqdm bar on stderr (default: when stderr is a terminal and not
+    ``quiet``). Raises ``Diverged`` when a loss stops being finite.
     """
     info = model_info(model)
-    out = Path(out if out is not None else os.path.join("runs", info.name))
+    out = os.path.join("runs", info.name) if out is None else out
     device = check_device(device)
     given = check_arguments(steps=steps, minutes=minutes, batch_size=batch_size, lr=lr, seed=seed,
                             log_every=log_every)
     time_limit = positive("time_limit", time_limit, float)
-    options, ckpt_path = dict(options or {}), out / CHECKPOINT
-    if resume:
-        ckpt = read_checkpoint(ckpt_path, model=info.name)
+    if resume and overwrite:
+        raise UsageError("give --resume (continue the run) or --overwrite (replace it), not both")
+    options = dict(options or {})
+    check_out_folder(out, create=False)
+    out = Path(out)
+    if resume and not (out / CHECKPOINT).is_file():
+        raise UsageError(f"no checkpoint at {out / CHECKPOINT} to resume from")
+    # a new run's configuration is checked before the folder is touched
+    planned = None if resume else _configure(info, out, given, data, options, None)
+    check_out_folder(out)
+    with FolderLock(out):   # held until the last file is written
+        ckpt = None
+        if resume:   # read under the lock: no other process is writing it now
+            ckpt = read_checkpoint(out / CHECKPOINT, model=info.name)
+            planned = _configure(info, out, given, data, options, ckpt)
+        elif not overwrite and run_files(out):
+            shown = run_files(out)
+            raise UsageError(f"{out} already holds a run ({', '.join(shown[:3])}"
+                             f"{', ...' if len(shown) > 3 else ''}); continue it with --resume, "
+                             "replace it with --overwrite, or give another --out")
+        config, ds, limit = planned
+        run = Run(info, config, ds, out, device, quiet=quiet, progress=progress)
+        if ckpt is not None:
+            run.restore(ckpt, out / CHECKPOINT)
+        run.open_folder()
+        if time_limit is not None:
+            limit = time_limit if limit is None else min(limit, time_limit)
+        return run.train(target=config["steps"], limit=limit)
+
+
+def _configure(info, out, given, data, options, ckpt):
+    """A run's configuration, its data and its time budget in seconds (None: no time bound).
+
+    From the arguments and the model's defaults for a new run, from the checkpoint
+    ``ckpt`` (which the arguments may only repeat) for a resumed one.
+    """
+    ckpt_path = out / CHECKPOINT
+    if ckpt is not None:
         config, call_minutes = resumed_config(ckpt, ckpt_path, given, data, options)
     else:
-        ckpt = None
         config, call_minutes = new_config(info, given, data, options)
-
     ds = load_data(config["data"], info)
     if ckpt is not None:
         check_shape(ckpt, ckpt_path, ds)
     if config["batch_size"] > ds.n_train:
         raise UsageError(f"--batch-size {config['batch_size']} is larger than the {ds.n_train} "
                          f"training examples of {ds.spec}")
-
-    run = Run(info, config, ds, out, device, quiet=quiet, progress=progress)
-    if ckpt is not None:
-        run.restore(ckpt, ckpt_path)
-    run.open_folder()
-    # the budget: steps and/or wall-clock seconds from now
-    limit = None if call_minutes is None else call_minutes * 60
-    if time_limit is not None:
-        limit = time_limit if limit is None else min(limit, time_limit)
-    return run.train(target=config["steps"], limit=limit)
+    return config, ds, None if call_minutes is None else call_minutes * 60

@@ -10,6 +10,7 @@ divided by the ``K - k`` models left, up to its own ``default_steps``, so a mode
 that finishes early leaves its time to the ones after it. Each model trains on
 the data its ``data_kind`` asks for (``ZOO_DATA``; digits unless said otherwise).
 One model that fails costs the others nothing: its result carries an ``error``.
+The zoo's folder is its own: running it again replaces the runs it holds.
 """
 import html
 import os
@@ -20,10 +21,11 @@ from pathlib import Path
 
 import tinygen
 from . import data as datasets
-from .imaging import _font, make_grid
+from .imaging import _font, _save_png, make_grid
 from .run_config import DEFAULT_LOG_EVERY, UsageError, code_path, model_info, ordered_models, positive
 from .run_files import (CHECKPOINT, LOG, LOSSES, METRICS, SAMPLES, headline_metric, read_checkpoint,
                         restore_model, write_text)
+from .run_folder import check_out_folder
 from .train import RunResult, train
 
 DEFAULT_ZOO_MINUTES = 5.0
@@ -42,11 +44,13 @@ def zoo(minutes=DEFAULT_ZOO_MINUTES, out=os.path.join("runs", "zoo"), names=None
     Returns the list of per-model results (``RunResult``); one that failed has an ``error``.
     """
     minutes = positive("--minutes", minutes, float)
-    names = list(names) if names else ordered_models()
+    names = ordered_models() if names is None else list(names)
+    if not names:
+        raise UsageError("zoo: the list of models is empty; name at least one, or pass None for all")
     for name in names:
         model_info(name)   # an unknown name fails before any training
+    check_out_folder(out)
     out = Path(out)
-    os.makedirs(out, exist_ok=True)
     if progress is None:   # each model's bar, though its own log lines stay quiet
         progress = not quiet and sys.stderr.isatty()
     deadline = time.perf_counter() + minutes * 60
@@ -75,7 +79,7 @@ def _train_one(name, seconds, out, device, seed, progress, log_every):
     try:
         return train(name, data=ZOO_DATA.get(info.cls.data_kind, "digits"),
                      steps=int(info.cls.default_steps), time_limit=seconds, seed=seed, device=device,
-                     out=out / name, quiet=True, progress=progress, log_every=log_every)
+                     out=out / name, overwrite=True, quiet=True, progress=progress, log_every=log_every)
     except UsageError as exc:   # e.g. --device cuda without a GPU: the same for every model
         raise UsageError(f"zoo: {name}: {exc}") from None
     except Exception as exc:    # one broken model should not cost the others their results
@@ -121,8 +125,7 @@ def write_gallery(results, out, per_row=16):
         canvas.paste(Image.fromarray(strip[..., 0]).convert("RGB"), (label_w, y))
         draw.text((6, y + strip.shape[0] / 2 - 6), label, fill=(0, 0, 0), font=font)
         y += strip.shape[0] + gap
-    canvas.save(out / "gallery.png")
-    return out / "gallery.png"
+    return _save_png(canvas, out / "gallery.png")   # a temporary file, then a rename
 
 
 def write_zoo_pages(results, out, minutes, seed, device):

@@ -123,6 +123,9 @@ def _as_array(a, position):
     tensor_class = getattr(tinygen, "Tensor", None)
     if tensor_class is not None and isinstance(a, tensor_class):
         a = a.data
+    elif isinstance(a, (list, tuple)):   # rows in a list would be taken for a list of arrays
+        raise TypeError(f"DataLoader: array {position} is a {type(a).__name__}, not an array; pass NumPy "
+                        "arrays, CuPy arrays or Tensors (for rows in a list: numpy.asarray(rows))")
     elif backend.get_array_module(a) is np:
         a = np.asarray(a)
     if a.ndim == 0:

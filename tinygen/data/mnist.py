@@ -8,15 +8,24 @@ MNIST page (and its many mirrors) distribute, plain or gzipped:
 
 The IDX format is tiny: a 4-byte magic number (two zero bytes, a type code where
 0x08 means unsigned bytes, and the number of dimensions), then one big-endian
-uint32 per dimension, then the values in C order. Reading it is one
-``numpy.frombuffer`` for the header and one for the body; every way the file can
+uint32 per dimension, then the values in C order. Every way the file can
 disagree with its header is reported with the file's name, because a half-copied
 download is the usual cause.
+
+The header is read first, and it bounds the rest: the body must hold exactly
+``prod(shape)`` bytes, so a plain file's size is checked before its body is read,
+and a gzipped file is inflated only up to that many bytes (plus one, to tell a
+file longer than its header). A header claiming more than the compressed file
+could hold (deflate expands at most about 1032:1) is refused before anything is
+inflated, so a small damaged or hostile file cannot make the reader allocate
+gigabytes. An empty split (0 images) is an error: nothing could be learned or
+measured on it.
 
 The same reader works for the files of Fashion-MNIST and KMNIST, which use the
 same names and format.
 """
 import gzip
+import math
 import os
 import zlib
 
@@ -37,6 +46,7 @@ _WHERE = ("Download them from Yann LeCun's MNIST page (yann.lecun.com/exdb/mnist
           + ", ".join(MNIST_FILES.values()))
 
 _UBYTE = 0x08  # the IDX type code of unsigned bytes, the only one MNIST uses
+MAX_DEFLATE_RATIO = 1032  # deflate's largest expansion: one 258-byte match per 2 bits, about 1032:1
 
 
 class IDXFormatError(ValueError):
@@ -54,6 +64,9 @@ def mnist(root):
     ``IDXFormatError`` (a ``ValueError``) naming the file when one is corrupt.
     """
     root = os.fspath(root)
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise FileNotFoundError(f"mnist: {root!r} is a file, not a folder; give the folder that holds "
+                                f"the four MNIST IDX files. {_WHERE}")
     if not os.path.isdir(root):
         raise FileNotFoundError(f"mnist: folder {root!r} does not exist; it should hold the four "
                                 f"MNIST IDX files. {_WHERE}")
@@ -78,6 +91,9 @@ def mnist(root):
             raise IDXFormatError(f"mnist: {paths[f'{split}_images']!r} holds {len(images)} images but "
                                  f"{paths[f'{split}_labels']!r} holds {len(labels)} labels; "
                                  "one of the two files is from another set or was cut short")
+        if len(images) == 0:
+            raise IDXFormatError(f"mnist: {paths[f'{split}_images']!r} holds 0 images: the {split} split "
+                                 "is empty")
         # /255 in float32: the [0, 1] convention of every tinygen image set.
         arrays[f"{split}_images"] = (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
         arrays[f"{split}_labels"] = labels.astype(np.int64)
@@ -92,52 +108,75 @@ def read_idx(path, ndim=None):
 
     ``ndim``, when given, is the number of dimensions the caller expects (3 for
     images, 1 for labels); a file with another number is reported as the wrong kind.
-    The result is a read-only view of the file's bytes (no copy); ``mnist()``
-    converts it to float32 anyway.
+    The result is a read-only view of the body's bytes; ``mnist()`` converts it to
+    float32 anyway.
     """
     path = os.fspath(path)
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        f = open(path, "rb")
+        size = os.fstat(f.fileno()).st_size
     except OSError as exc:
         raise FileNotFoundError(f"cannot read IDX file {path!r}: {exc.strerror or exc}") from None
-    if path.endswith(".gz"):
+    gz = path.endswith(".gz")
+    with f:
         try:
-            raw = gzip.decompress(raw)
+            stream = gzip.GzipFile(fileobj=f, mode="rb") if gz else f
+            shape, header_end = _read_header(stream, path, ndim)
+            body = _read_body(stream, path, shape, header_end, size, gz)
         except (OSError, EOFError, zlib.error) as exc:
+            if not gz:
+                raise
             # BadGzipFile (an OSError) for a foreign file, EOFError for a cut-short one.
             raise IDXFormatError(f"IDX file {path!r} is not a valid gzip file "
                                  f"({type(exc).__name__}: {exc}); download it again") from None
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
 
-    if len(raw) < 4:
-        raise IDXFormatError(f"IDX file {path!r} is truncated: {len(raw)} bytes, "
+
+def _read_header(f, path, ndim):
+    """The shape an IDX header declares, and the header's size in bytes."""
+    magic = f.read(4)
+    if len(magic) < 4:
+        raise IDXFormatError(f"IDX file {path!r} is truncated: {len(magic)} bytes, "
                              "shorter than the 4-byte magic number")
-    zero0, zero1, type_code, n_dims = raw[0], raw[1], raw[2], raw[3]
+    zero0, zero1, type_code, n_dims = magic
     if zero0 != 0 or zero1 != 0:
-        raise IDXFormatError(f"IDX file {path!r} has a bad magic number 0x{raw[:4].hex()}: an IDX "
+        raise IDXFormatError(f"IDX file {path!r} has a bad magic number 0x{magic.hex()}: an IDX "
                              "file starts with two zero bytes (is it still gzipped without a .gz name, "
                              "or not an IDX file at all?)")
     if type_code != _UBYTE:
         raise IDXFormatError(f"IDX file {path!r} has type code 0x{type_code:02x} in its magic number "
-                             f"0x{raw[:4].hex()}; MNIST files hold unsigned bytes (0x08)")
+                             f"0x{magic.hex()}; MNIST files hold unsigned bytes (0x08)")
     if ndim is not None and n_dims != ndim:
         kind = {1: "a label file", 3: "an image file"}.get(ndim, f"a {ndim}-d file")
-        raise IDXFormatError(f"IDX file {path!r} has {n_dims} dimensions (magic number 0x{raw[:4].hex()}) "
+        raise IDXFormatError(f"IDX file {path!r} has {n_dims} dimensions (magic number 0x{magic.hex()}) "
                              f"but {kind} has {ndim}; are the file names swapped?")
-
     header_end = 4 + 4 * n_dims
-    if len(raw) < header_end:
-        raise IDXFormatError(f"IDX file {path!r} is truncated: {len(raw)} bytes, shorter than its "
+    dims = f.read(4 * n_dims)
+    if len(dims) < 4 * n_dims:
+        raise IDXFormatError(f"IDX file {path!r} is truncated: {4 + len(dims)} bytes, shorter than its "
                              f"{header_end}-byte header")
     # '>u4': the dimension sizes are big-endian unsigned 32-bit integers.
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=n_dims, offset=4))
-    expected = int(np.prod(shape, dtype=np.int64))
-    body = len(raw) - header_end
-    if body != expected:
-        what = "truncated" if body < expected else "longer than its header says"
+    return tuple(int(d) for d in np.frombuffer(dims, dtype=">u4")), header_end
+
+
+def _read_body(f, path, shape, header_end, size, gz):
+    """The ``prod(shape)`` bytes after the header, read only when the file can hold them."""
+    expected = math.prod(shape)   # Python ints: four 32-bit sizes cannot overflow
+    if gz and expected > MAX_DEFLATE_RATIO * size:
+        raise IDXFormatError(f"IDX file {path!r} has a header saying shape {shape}, that is {expected} "
+                             f"values, more than a {size}-byte gzip file can hold; the header is damaged")
+    if not gz and size - header_end != expected:
+        body_size = size - header_end
+        what = "truncated" if body_size < expected else "longer than its header says"
         raise IDXFormatError(f"IDX file {path!r} is {what}: its header says shape {shape}, that is "
-                             f"{expected} values, but it holds {body} bytes after the header")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_end).reshape(shape)
+                             f"{expected} values, but it holds {body_size} bytes after the header")
+    body = f.read(expected + 1)   # one byte more than declared tells a file that is too long
+    if len(body) != expected:
+        what = "truncated" if len(body) < expected else "longer than its header says"
+        held = f"{len(body)} bytes" if len(body) <= expected else "more bytes"
+        raise IDXFormatError(f"IDX file {path!r} is {what}: its header says shape {shape}, that is "
+                             f"{expected} values, but it holds {held} after the header")
+    return body
 
 
 def write_idx(path, array):

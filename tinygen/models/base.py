@@ -39,8 +39,19 @@ the other steps' dicts, and the log averages it over the steps that reported it.
 ``evaluate`` should return means over the batch (the CLI evaluates a large test
 set in chunks and averages them, weighted by chunk size), and leave the model in
 the training mode it found, also when it raises.
+
+Arguments every model checks the same way
+-----------------------------------------
+``GenerativeModel`` guards the surface of every subclass (``__init_subclass__``
+wraps the methods a model class defines), so no model file repeats the checks:
+``sample(n)`` needs a whole number n >= 1 (``check_count``; not 2.5, not True),
+and ``train_step``, ``evaluate`` and ``log_prob`` need at least one example (a
+mean over none is undefined, and the message says so instead of a reshape error
+from deep inside).
 """
+import functools
 import math
+import numbers
 
 import numpy as np
 
@@ -62,6 +73,42 @@ def bernoulli_log_prob(x, l):
     return F.sum(F.reshape(per_pixel, (x.shape[0], -1)), axis=1)
 
 
+def check_count(n, who="sample"):
+    """``n`` as a number of samples: a whole number >= 1 (a bool or 2.5 is a TypeError)."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{who}: n must be a whole number of samples, got {n!r} ({type(n).__name__})")
+    if n < 1:
+        raise ValueError(f"{who}: n must be at least 1, got {n}")
+    return int(n)
+
+
+def _first(batch):
+    """The array that says how many examples a batch holds: itself, or a tuple's first item."""
+    return batch[0] if isinstance(batch, (tuple, list)) and batch else batch
+
+
+def _guard_sample(method):
+    @functools.wraps(method)
+    def sample(self, n, *args, **kwargs):
+        return method(self, check_count(n, f"{self.name or type(self).__name__}.sample"), *args, **kwargs)
+    return sample
+
+
+def _guard_batch(method):
+    @functools.wraps(method)
+    def guarded(self, batch, *args, **kwargs):
+        shape = getattr(_first(batch), "shape", None)
+        if shape and shape[0] == 0:
+            raise ValueError(f"{self.name or type(self).__name__}.{method.__name__}: got 0 examples "
+                             f"(shape {tuple(shape)}); it needs at least one")
+        return method(self, batch, *args, **kwargs)
+    return guarded
+
+
+_GUARDS = {"sample": _guard_sample, "train_step": _guard_batch, "evaluate": _guard_batch,
+           "log_prob": _guard_batch}
+
+
 class GenerativeModel(Module):
     name = None       # set by @register
     kind = None       # 'explicit' or 'implicit'
@@ -72,6 +119,13 @@ class GenerativeModel(Module):
     default_lr = None
     binary = False
     data_kind = "image"
+
+    def __init_subclass__(cls, **kwargs):
+        """Every subclass's own sample/train_step/evaluate/log_prob get the shared checks."""
+        super().__init_subclass__(**kwargs)
+        for name, guard in _GUARDS.items():
+            if name in cls.__dict__:
+                setattr(cls, name, guard(cls.__dict__[name]))
 
     def __init__(self, image_shape=(1, 8, 8)):
         super().__init__()
@@ -143,3 +197,7 @@ class GenerativeModel(Module):
         self.load_state_dict(state["model"])
         for k, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][k])
+
+
+for _name, _guard in _GUARDS.items():   # the base class's own methods too
+    setattr(GenerativeModel, _name, _guard(GenerativeModel.__dict__[_name]))
