@@ -265,6 +265,16 @@ def scatter_array(points, reference=None, labels=None, title="", size=(400, 400)
     return np.asarray(img)
 
 
+def save_array(pixels, path):
+    """Save a uint8 picture (H, W) or (H, W, 3), as a model's ``pictures()`` returns them."""
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3):
+        raise ValueError(f"save_array: expected a uint8 array (H, W) or (H, W, 3), got {pixels.dtype} "
+                         f"of shape {pixels.shape}")
+    from PIL import Image
+    return _save_png(Image.fromarray(pixels), path)
+
+
 def save_scatter(points, path, reference=None, title="", size=(400, 400)):
     """A scatter plot of 2-D ``points`` (N, 2), over grey ``reference`` points (the data) if given."""
     from PIL import Image

@@ -197,8 +197,9 @@ class Data:
     or a tuple of arrays with one row per example (``tinygen.data.batch_arrays``).
     """
 
-    def __init__(self, spec, kind, train, test, note=""):
+    def __init__(self, spec, kind, train, test, note="", test_labels=None):
         self.spec, self.kind, self.train, self.test, self.note = spec, kind, train, test, note
+        self.test_labels = test_labels   # digit labels, when the source has them: for pictures only
         first = train[0] if isinstance(train, tuple) else train
         self.shape = tuple(first.shape[1:])
         self.n_train, self.n_test = datasets.num_rows(train), datasets.num_rows(test)
@@ -230,7 +231,7 @@ def load_data(spec, info):
         train["images"], test["images"] = datasets.binarize(train["images"]), datasets.binarize(test["images"])
         note = "binarized "
     ds = Data(spec, kind_name, datasets.batch_arrays(kind_name, train),
-              datasets.batch_arrays(kind_name, test), note=note)
+              datasets.batch_arrays(kind_name, test), note=note, test_labels=test.get("labels"))
     for split, count in (("training", ds.n_train), ("test", ds.n_test)):
         if count == 0:   # no test examples would mean no test metrics, without a word
             raise UsageError(f"--data {spec}: its {split} split has no examples")

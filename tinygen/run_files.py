@@ -43,7 +43,8 @@ import os
 import numpy as np
 
 from . import serialization
-from .imaging import save_grid, save_line_plot, save_scatter
+from .autograd.tensor import Tensor
+from .imaging import save_array, save_grid, save_line_plot, save_scatter
 from .nn.module import LoadStateDictError
 from .run_config import UsageError, build_model, model_info
 
@@ -374,6 +375,20 @@ def save_samples(model, path, data, n=64):
         samples = model.sample(max(n, 1000))
         return save_scatter(samples, path, reference=data.test[:1000], title=f"{model.name}: samples")
     return save_grid(model.sample(n), path, nrow=8, scale=grid_scale(data.shape))
+
+
+def save_pictures(model, folder, data, count=512):
+    """The model's own diagnostic pictures (``model.pictures``: reconstructions, the latent
+    plane, codes ...), drawn from the first ``count`` test examples, one PNG each; their names."""
+    if not hasattr(model, "pictures"):
+        return []
+    first = data.test[0] if isinstance(data.test, tuple) else data.test
+    labels = None if data.test_labels is None else data.test_labels[:count]
+    names = []
+    for name, pixels in model.pictures(Tensor(first[:count]), labels).items():
+        save_array(pixels, os.path.join(folder, f"{name}.png"))
+        names.append(f"{name}.png")
+    return names
 
 
 def grid_scale(shape):

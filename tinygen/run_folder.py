@@ -16,6 +16,7 @@ also when the process is killed, so a stale lock file never blocks a later run.
 """
 import errno
 import fcntl
+import json
 import os
 
 from .run_config import UsageError
@@ -74,7 +75,18 @@ def run_files(out):
     """The files of a run that ``out`` holds (names relative to ``out``), in a fixed order."""
     names = [n for n in (CHECKPOINT, LOG, METRICS, SAMPLES, LOSSES) if os.path.exists(os.path.join(out, n))]
     grids = sorted(os.path.join("samples", g) for g in _grids(out))
-    return names + grids
+    return names + _pictures(out) + grids
+
+
+def _pictures(out):
+    """The model's own pictures (reconstructions.png, latent.png ...) that metrics.json lists."""
+    try:
+        with open(os.path.join(out, METRICS), encoding="utf-8") as f:
+            listed = json.load(f).get("pictures") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [n for n in listed if isinstance(n, str) and n.endswith(".png") and os.path.basename(n) == n
+            and n not in (SAMPLES, LOSSES) and os.path.exists(os.path.join(out, n))]
 
 
 def _grids(out):

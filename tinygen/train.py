@@ -73,7 +73,8 @@ from . import backend, data as datasets, serialization
 from .run_config import (UsageError, build_model, check_arguments, check_device, load_data, model_info,
                          new_config, positive, resumed_config)
 from .run_files import (CHECKPOINT, LOG, LOSSES, METRICS, RUN_FORMAT, SAMPLES, LossHistory, RunLog,
-                        check_shape, load_state, plot_losses, read_checkpoint, save_samples, write_metrics)
+                        check_shape, load_state, plot_losses, read_checkpoint, save_pictures, save_samples,
+                        write_metrics)
 from .run_folder import FolderLock, check_out_folder, clear_run_files, run_files
 from .run_stop import StopOnSignal, check_finite
 
@@ -261,8 +262,12 @@ class Run:
 
         ``signum``: the signal that stopped the run before its end (None: it ran to its end)."""
         info, config = self.info, self.config
+        # each from the same random state, so that a model's pictures never change its metrics
         with _aside():
             save_samples(self.model, self.out / SAMPLES, self.data)
+        with _aside():
+            pictures = save_pictures(self.model, self.out, self.data)
+        with _aside():
             metrics = self.test_metrics = evaluate(self.model, self.data.test, self.device)
         plot_losses(self.history, self.out / LOG, self.out / LOSSES, info.name)
         result = RunResult(
@@ -271,7 +276,7 @@ class Run:
             batch_size=config["batch_size"], options={k: _jsonable(v) for k, v in config["options"].items()},
             step=self.step, epochs=round(self.step / len(self.loader), 4), train_seconds=round(self.seconds, 3),
             steps_per_second=round(self.step / self.seconds, 1) if self.seconds > 0 else None,
-            interrupted=signum is not None, losses=self.last_losses, **metrics)
+            interrupted=signum is not None, losses=self.last_losses, pictures=pictures, **metrics)
         if signum is not None:
             result["signal"] = signal.Signals(signum).name
         write_metrics(self.out / METRICS, result)

@@ -34,7 +34,7 @@ ZOO_DATA = {"toy": "toy:ring"}   # data_kind -> --data; every other kind trains 
 # run fields of a result, as opposed to the model's test metrics
 _RUN_KEYS = {"model", "kind", "section", "data", "data_shape", "device", "seed", "batch_size", "options",
              "step", "epochs", "train_seconds", "steps_per_second", "interrupted", "losses",
-             "wall_seconds", "error"}
+             "wall_seconds", "error", "pictures", "signal", "notes"}
 
 
 def zoo(minutes=DEFAULT_ZOO_MINUTES, out=os.path.join("runs", "zoo"), names=None, device="cpu",
@@ -186,8 +186,11 @@ def _model_section(r):
             f"{e(info.summary or '')} (<code>{e(code_path(info))}</code>)</p>")
     if r.get("error"):
         return head + f"\n<p><b>failed:</b> {e(r['error'])}</p></section>"
+    own = "".join(f"<img src='{e(_model_dir_link(r, p))}' alt='{e(p[:-4])} of {e(name)}'>"
+                  for p in r.get("pictures") or [])
     pictures = (f"<p><img src='{e(_model_dir_link(r, SAMPLES))}' alt='samples of {e(name)}'>"
-                f"<img src='{e(_model_dir_link(r, LOSSES))}' alt='training losses of {e(name)}' width='480'></p>")
+                f"<img src='{e(_model_dir_link(r, LOSSES))}' alt='training losses of {e(name)}' width='480'>"
+                f"{own}</p>")
     rows = [("test " + k, f"{v:.4f}") for k, v in r.items()
             if k not in _RUN_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)]
     rows += [("steps", r["step"]), ("epochs", r["epochs"]), ("training time", f"{r['train_seconds']:.1f} s"),
