@@ -209,6 +209,27 @@ def test_a_labelled_model_gets_images_with_their_labels(tmp_path, labelled, caps
     assert (tmp_path / "zoo" / "gallery.png").is_file()
 
 
+class ScoredAgainstLabels(Labelled):
+    """Trains on images alone (InfoGAN's way) but is scored with the labels: ``eval_data_kind``."""
+    data_kind = "image"
+    eval_data_kind = "labelled"
+
+    def train_step(self, batch):
+        self.seen.append(("train_step", isinstance(batch, tuple), batch.shape[0], None, None, True))
+        return {"nll": 0.0}
+
+
+def test_eval_data_kind_hands_evaluate_the_labels_and_train_step_none(tmp_path, labelled, register_model):
+    register_model("scored_test", ScoredAgainstLabels)
+    ScoredAgainstLabels.seen = []
+    train("scored_test", steps=4, log_every=2, batch_size=16, out=tmp_path / "run", quiet=True)
+    steps = [s for s in ScoredAgainstLabels.seen if s[0] == "train_step"]
+    assert [(pair, n) for _, pair, n, *_ in steps] == [(False, 16)] * 4      # images only
+    n_test = len(datasets.digits().test_images)
+    subset = min(EVAL_SUBSET, n_test)
+    check_seen(ScoredAgainstLabels.seen, "evaluate", [subset, subset, n_test])  # with their labels
+
+
 def test_chunked_evaluation_is_the_mean_over_every_example(labelled):
     d = datasets.digits()
     tinygen.manual_seed(0)

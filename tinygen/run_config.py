@@ -231,11 +231,21 @@ def load_data(spec, info):
         train["images"], test["images"] = datasets.binarize(train["images"]), datasets.binarize(test["images"])
         note = "binarized "
     ds = Data(spec, kind_name, datasets.batch_arrays(kind_name, train),
-              datasets.batch_arrays(kind_name, test), note=note, test_labels=test.get("labels"))
+              datasets.batch_arrays(_eval_kind(info, kind_name, test), test), note=note,
+              test_labels=test.get("labels"))
     for split, count in (("training", ds.n_train), ("test", ds.n_test)):
         if count == 0:   # no test examples would mean no test metrics, without a word
             raise UsageError(f"--data {spec}: its {split} split has no examples")
     return ds
+
+
+def _eval_kind(info, kind_name, test):
+    """What ``evaluate`` gets: the training kind, or the class's ``eval_data_kind`` where the
+    source has its fields (InfoGAN trains on images alone but is scored against the labels)."""
+    wanted = getattr(info.cls, "eval_data_kind", None)
+    if wanted and set(datasets.data_kind(wanted).fields) <= set(test):
+        return wanted
+    return kind_name
 
 
 def data_kind_for(info, source):

@@ -97,7 +97,7 @@ def _aside():
 def evaluate(model, arrays, device="cpu", chunk=EVAL_CHUNK):
     """``model.evaluate`` over ``arrays`` in chunks, averaged (weighted by chunk size).
 
-    ``arrays`` is what the model's ``data_kind`` trains on (``Data.test``): each
+    ``arrays`` is what the model's ``data_kind`` (or ``eval_data_kind``) names (``Data.test``): each
     chunk reaches ``evaluate`` as a training batch would, a Tensor or a tuple of them.
     """
     count = datasets.num_rows(arrays)

@@ -32,6 +32,10 @@ attributes, so a model file sets them once and the CLI needs no change):
                         (conditional models)
         "toy"           a Tensor of 2-D points (N, 2) from ``--data toy:NAME``;
                         built without ``image_shape``
+    data_kinds          (optional) several kinds a model trains on, the first the data
+                        gives wins (the GAN: images, or 2-D points)
+    eval_data_kind      (optional) what ``evaluate`` gets instead, where the data has it
+                        (InfoGAN trains on images alone and is scored with the labels)
 
 ``train_step`` returns every loss it computed on that step; a loss computed only
 on some steps (a generator updated every n-th critic step) is simply absent from
