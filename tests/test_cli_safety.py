@@ -7,7 +7,8 @@
 - SIGTERM and SIGHUP stop a run as Ctrl-C does (checkpoint, files, exit 128 + signal), and a
   SIGINT the parent chose to ignore stays ignored;
 - a loss that stops being finite ends the run at once with one line, exit 1, and the last
-  good checkpoint kept.
+  good checkpoint kept;
+- a Ctrl-C while the program starts up is one line, never a traceback.
 """
 import csv
 import json
@@ -137,3 +138,17 @@ def test_a_sigint_while_starting_up_gives_one_line(tmp_path, args, monkeypatch, 
     assert cli_main.main([str(a) for a in args]) == 130
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [f"tinygen {args[0]}: interrupted"]
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.6])
+def test_a_real_sigint_soon_after_the_start_gives_one_line(tmp_path, delay):
+    """`import tinygen` loads nothing until asked, so the command line's own handling is in place
+    a few milliseconds after Python starts; a Ctrl-C while NumPy and the models load is one line."""
+    p = subprocess.Popen(TINYGEN + ["train", "bernoulli", "--steps", "1", "--out", str(tmp_path / "run")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    if p.returncode != 0:   # not already finished
+        assert p.returncode in (130, -signal.SIGINT) and "interrupted" in err, (p.returncode, err)
