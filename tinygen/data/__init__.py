@@ -17,12 +17,12 @@ from .digits import Dataset, binarize, digits
 from .kinds import DATA_KINDS, DataKind, batch_arrays, data_kind, head, num_rows
 from .loader import DataLoader
 from .mnist import MNIST_FILES, IDXFormatError, mnist, read_idx, write_idx
-from .toy import TOY_SETS, grid, grid_centers, ring, ring_centers, swiss_roll, toy
+from .toy import TOY_SETS, grid, grid_centers, ring, ring_centers, swiss_roll, toy, toy_modes
 
 __all__ = [
     "Dataset", "digits", "binarize",
     "mnist", "MNIST_FILES", "IDXFormatError", "read_idx", "write_idx",
-    "ring", "grid", "swiss_roll", "ring_centers", "grid_centers", "toy", "TOY_SETS",
+    "ring", "grid", "swiss_roll", "ring_centers", "grid_centers", "toy", "toy_modes", "TOY_SETS",
     "DataLoader",
     "DATA_KINDS", "DataKind", "data_kind", "batch_arrays", "num_rows", "head",
 ]

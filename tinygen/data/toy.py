@@ -20,6 +20,7 @@ so mode counts differ from ``n / n_modes`` by sampling noise.
 ``numpy.random.Generator`` to draw from, or ``None`` for tinygen's own CPU
 generator (the one ``tinygen.manual_seed`` resets).
 """
+import inspect
 import numbers
 
 import numpy as np
@@ -118,3 +119,17 @@ def toy(name, n, seed=0, **options):
     except (KeyError, TypeError):
         raise ValueError(f"unknown toy data set {name!r}; known: {', '.join(sorted(TOY_SETS))}") from None
     return sampler(n, seed=seed, **options)
+
+
+_CENTERS = {"ring": ring_centers, "grid": grid_centers}
+
+
+def toy_modes(name):
+    """``(centers, std)`` of the mixture ``toy(name, n)`` draws from (the samplers' defaults), or
+    None for a set without modes (``swiss_roll``): what ``tinygen.metrics.mode_coverage`` needs."""
+    if name not in TOY_SETS:
+        raise ValueError(f"unknown toy data set {name!r}; known: {', '.join(sorted(TOY_SETS))}")
+    if name not in _CENTERS:
+        return None
+    std = inspect.signature(TOY_SETS[name]).parameters["std"].default
+    return _CENTERS[name](), std
