@@ -54,7 +54,8 @@ class Relu(Function):
 class LeakyRelu(Function):
     def forward(self, x, slope):
         xp = backend.get_array_module(x)
-        self.factor = xp.where(x > 0, 1, slope).astype(x.dtype)
+        one = x.dtype.type(1)   # scalars of x's dtype: where() then makes x's dtype in one pass
+        self.factor = xp.where(x > 0, one, x.dtype.type(slope))
         return x * self.factor
 
     def backward(self, g):
