@@ -26,27 +26,9 @@ from tinygen import backend, data, models
 from tinygen import functional as F
 from tinygen.autograd.tensor import Tensor
 
+from gan_checks import digits_batch, moved, snapshot, unchanged
+
 SMALL_DC = dict(width=8, latent_dim=8)
-
-
-def snapshot(module):
-    return [(p.data.copy(), None if p.grad is None else p.grad.data.copy()) for p in module.parameters()]
-
-
-def unchanged(module, before):
-    """Every parameter and gradient of ``module`` bitwise as in ``before``."""
-    now = snapshot(module)
-    same = lambda a, b: (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))  # noqa
-    return all(np.array_equal(p0, p1) and same(g0, g1) for (p0, g0), (p1, g1) in zip(before, now))
-
-
-def moved(module, before):
-    return any(not np.array_equal(p0, p.data) for (p0, _), p in zip(before, module.parameters()))
-
-
-def digits_batch(n=32, seed=0):
-    x = data.digits().train_images
-    return Tensor(x[np.random.default_rng(seed).choice(len(x), n, replace=False)])
 
 
 def ring_batch(n=64, seed=0):

@@ -21,7 +21,7 @@ from .base import GenerativeModel
 
 _REGISTRY = {}
 # model files imported on first use of the registry (each registers itself)
-_MODEL_MODULES = ["bernoulli", "fvsbn", "nade", "pixelrnn", "pixelcnn", "vae", "aae", "wae", "gan", "dcgan"]
+_MODEL_MODULES = ["bernoulli", "fvsbn", "nade", "pixelrnn", "pixelcnn", "vae", "aae", "wae", "gan", "dcgan", "infogan"]
 
 
 class ModelInfo:
