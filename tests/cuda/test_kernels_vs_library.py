@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import emulator
 import tinygen
 import tinygen.functional as F
-import tinygen.functional.conv as conv_module
+import tinygen.functional._conv_arrays as arrays_module
 import tinygen.functional.recurrent as recurrent
 from kernel_reference import DTYPES, cell_tolerance
 from tinygen.cuda import Kernels
@@ -60,11 +60,19 @@ def test_conv_through_the_kernels_matches_the_numpy_path(monkeypatch, n, c, o, h
         return
     expected = conv_grads(x, weight, stride, padding, transposed)
     kern = kernels(order)
+    calls = []
+
+    def counted(f):
+        def run(*args):
+            calls.append(f)
+            return f(*args)
+        return run
     with monkeypatch.context() as m:
-        m.setattr(conv_module, "CHANNELS_LAST_MIN", 10 ** 9)   # the GPU's layout: channels first
-        m.setattr(conv_module, "_im2col", kern.im2col)
-        m.setattr(conv_module, "_col2im", kern.col2im)
+        m.setattr(arrays_module, "CHANNELS_LAST_MIN", 10 ** 9)   # the GPU's layout: channels first
+        m.setattr(arrays_module, "_im2col", counted(kern.im2col))
+        m.setattr(arrays_module, "_col2im", counted(kern.col2im))
         got = conv_grads(x, weight, stride, padding, transposed)
+    assert kern.im2col in calls and kern.col2im in calls   # the emulated kernels really ran
     rtol, atol = CONV_TOLERANCES[dtype]
     for a, b, name in zip(got, expected, ("output", "input gradient", "weight gradient")):
         assert a.dtype == dtype, name
@@ -105,7 +113,7 @@ def test_float64_gradcheck_through_the_kernels(monkeypatch, transposed):
     w = tinygen.tensor(rng.standard_normal((2, 3, 3, 2) if transposed else (3, 2, 3, 2)), requires_grad=True)
     op = F.conv_transpose2d if transposed else F.conv2d
     kern = kernels("random")
-    monkeypatch.setattr(conv_module, "CHANNELS_LAST_MIN", 10 ** 9)
-    monkeypatch.setattr(conv_module, "_im2col", kern.im2col)
-    monkeypatch.setattr(conv_module, "_col2im", kern.col2im)
+    monkeypatch.setattr(arrays_module, "CHANNELS_LAST_MIN", 10 ** 9)
+    monkeypatch.setattr(arrays_module, "_im2col", kern.im2col)
+    monkeypatch.setattr(arrays_module, "_col2im", kern.col2im)
     assert gradcheck(lambda x, w: op(x, w, stride=(2, 1), padding=1), (x, w), atol=1e-8, rtol=1e-6)

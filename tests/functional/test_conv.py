@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygen.functional as F
+import tinygen.functional._conv_arrays as arrays_module
 import tinygen.functional.conv as conv_module
 from tinygen import backend
 from tinygen.autograd import Tensor, grad, gradcheck, gradgradcheck
@@ -90,7 +91,7 @@ def reference_grad_weight(x, gy, kernel_size, stride=(1, 1), padding=(0, 0)):
 @pytest.fixture(params=["channels_first", "channels_last"])
 def layout(request, monkeypatch):
     """Force one memory layout of the NumPy path for the whole test."""
-    monkeypatch.setattr(conv_module, "CHANNELS_LAST_MIN", 1 if request.param == "channels_last" else 10 ** 9)
+    monkeypatch.setattr(arrays_module, "CHANNELS_LAST_MIN", 1 if request.param == "channels_last" else 10 ** 9)
     return request.param
 
 
@@ -125,7 +126,7 @@ def test_im2col_layout_is_the_contract(case):
     """cols[n, c kh kw + i kw + j, oh Wo + ow] = xp[n, c, oh sh + i, ow sw + j] (the CUDA kernels' contract)."""
     p, x, *_ = case
     s, pad = p.stride, p.padding
-    cols = conv_module._im2col(x, p.kh, p.kw, s, s, pad, pad)
+    cols = arrays_module._im2col(x, p.kh, p.kw, s, s, pad, pad)
     ho, wo = p.output_shape[2:]
     assert cols.shape == (p.N, p.C_in * p.kh * p.kw, ho * wo)
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
@@ -146,16 +147,16 @@ def test_col2im_is_the_adjoint_of_im2col(case, seed):
     p, x, *_ = case
     k, s, pad = (p.kh, p.kw), (p.stride,) * 2, (p.padding,) * 2
     rng = np.random.default_rng(seed)
-    cols = conv_module._im2col(x, *k, *s, *pad)
+    cols = arrays_module._im2col(x, *k, *s, *pad)
     c = rng.standard_normal(cols.shape)
-    back = conv_module._col2im(c, x.shape, *k, *s, *pad)
+    back = arrays_module._col2im(c, x.shape, *k, *s, *pad)
     assert back.shape == x.shape
     np.testing.assert_allclose((cols * c).sum(), (x * back).sum(), rtol=1e-10, atol=1e-10)
     # channels last: im2col gives (N P, kh kw C), col2im takes one (N P, C) block per kernel offset
-    cols = conv_module._im2col_last(x, *k, *s, *pad)
+    cols = arrays_module._im2col_last(x, *k, *s, *pad)
     c = rng.standard_normal(cols.shape)
     blocks = c.reshape(-1, p.kh * p.kw, p.C_in).transpose(1, 0, 2)
-    back = conv_module._col2im_last(blocks, x.shape, *k, *s, *pad)
+    back = arrays_module._col2im_last(blocks, x.shape, *k, *s, *pad)
     np.testing.assert_allclose((cols * c).sum(), (x * back).sum(), rtol=1e-10, atol=1e-10)
 
 
