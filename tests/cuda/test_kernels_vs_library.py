@@ -18,7 +18,7 @@ import emulator
 import tinygen
 import tinygen.functional as F
 import tinygen.functional._conv_arrays as arrays_module
-import tinygen.functional.recurrent as recurrent
+import tinygen.functional._scan_arrays as recurrent   # the cell on arrays
 from kernel_reference import DTYPES, cell_tolerance
 from tinygen.cuda import Kernels
 

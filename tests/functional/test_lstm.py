@@ -162,7 +162,7 @@ def test_float32_stays_float32_and_is_close():
 
 def test_cell_functions_follow_the_kernel_contract():
     """_cell_forward / _cell_backward: the per-step math that tinygen.cuda's kernels share."""
-    from tinygen.functional.recurrent import _cell_backward, _cell_forward
+    from tinygen.functional._scan_arrays import _cell_backward, _cell_forward
     rng = np.random.default_rng(4)
     N, H = 3, 5
     pre, c_prev = 2 * rng.standard_normal((N, 4 * H)), rng.standard_normal((N, H))

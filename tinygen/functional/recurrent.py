@@ -108,8 +108,6 @@ skew / unskew are ordinary differentiable ops, each the other's backward:
     skew(x)[..., r, r + j] = x[..., r, j]       (N, C, H, W) -> (N, C, H, W + H - 1), zeros elsewhere
     unskew(y, W)[..., r, j] = y[..., r, r + j]  (N, C, H, W + H - 1) -> (N, C, H, W)
 """
-import threading
-
 import numpy as np
 
 from ..autograd.function import Function
@@ -117,138 +115,13 @@ from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor
 from ..backend import get_array_module
 from ._base import as_tensor, check_same_dtype
-
-
-# --- one step of the cell, on arrays ----------------------------------------
-
-class _Workspace:
-    """Constants and scratch arrays of the NumPy cell for one (N, H, dtype), made once per scan.
-
-    The per-column constants are stored as full (N, 4H) arrays: NumPy runs a same-shape
-    ufunc in one contiguous loop, but a (4H,) row broadcast over N rows as N short loops.
-    """
-
-    def __init__(self, xp, N, H, dtype):
-        s = xp.full(4 * H, 0.5, dtype=dtype)   # s: 1/2 on the sigmoid gates i, f, o; 1 on g
-        s[2 * H:3 * H] = 1
-        self.s = xp.ascontiguousarray(xp.broadcast_to(s, (N, 4 * H)))
-        self.shift = 1 - self.s                # gates = s tanh(s pre) + (1 - s)
-        self.lo = 1 - 2 * self.s               # each activation's lower bound: 0, or -1 for tanh
-        self.tmp = xp.empty((N, 4 * H), dtype)
-        self.tmp_h = xp.empty((N, H), dtype)
-
-
-def _cell_forward(pre, c_prev, out=None, ws=None):
-    """pre (N, 4H), c_{t-1} (N, H) -> (h_t, c_t, gates) with gates = activated [i, f, g, o].
-
-    ``out=(h, c, gates)`` writes into given arrays; on the CPU ``gates`` may be ``pre``
-    itself (the scan activates its buffer in place). ``ws``: a ``_Workspace`` to reuse.
-    """
-    xp = get_array_module(pre)
-    if xp is not np:  # the GPU: one fused kernel per step
-        from .. import cuda
-        return _into(out, cuda.lstm_cell_forward(pre, c_prev))
-    N, H = c_prev.shape
-    if ws is None:
-        ws = _Workspace(xp, N, H, pre.dtype)
-    if out is None:
-        out = (xp.empty((N, H), pre.dtype), xp.empty((N, H), pre.dtype), xp.empty_like(pre))
-    h, c, gates = out
-    # gates = s tanh(s pre) + (1 - s): three sigmoids and a tanh in one pass of tanh
-    xp.multiply(pre, ws.s, out=gates)
-    xp.tanh(gates, out=gates)
-    gates *= ws.s
-    gates += ws.shift
-    i, f, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
-    xp.multiply(f, c_prev, out=c)     # c = f c_prev + i g  (h is scratch for i g)
-    xp.multiply(i, g, out=h)
-    c += h
-    xp.tanh(c, out=h)                 # h = o tanh(c)
-    h *= o
-    return h, c, gates
-
-
-def _cell_backward(gates, c_prev, c, dh, dc, out=None, ws=None):
-    """(dL/dh_t, dL/dc_t from later steps) -> (dL/dpre_t (N, 4H), dL/dc_{t-1} (N, H)).
-
-    ``gates`` are the activated [i, f, g, o] of step t; ``c_prev``, ``c`` the cells
-    c_{t-1}, c_t. ``out=(dpre, dc_prev)`` writes into given arrays; ``dc_prev`` may be
-    ``dc`` itself (the scan carries one buffer backwards). ``ws``: a ``_Workspace`` to reuse.
-    """
-    xp = get_array_module(gates)
-    if xp is not np:
-        from .. import cuda
-        return _into(out, cuda.lstm_cell_backward(gates, c_prev, c, dh, dc))
-    N, H = c.shape
-    if ws is None:
-        ws = _Workspace(xp, N, H, gates.dtype)
-    if out is None:
-        out = (xp.empty_like(gates), xp.empty_like(c))
-    dpre, dc_prev = out
-    i, f, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
-    di, df, dg, do = dpre[:, :H], dpre[:, H:2 * H], dpre[:, 2 * H:3 * H], dpre[:, 3 * H:]
-    tc = xp.tanh(c, out=ws.tmp_h)
-    xp.multiply(dh, tc, out=do)       # h = o tanh(c):  dL/do = dh tanh(c)
-    tc *= tc                          # dL/dc = dc + dh o (1 - tanh(c)^2)
-    xp.subtract(1, tc, out=tc)
-    tc *= o
-    tc *= dh
-    dct = xp.add(tc, dc, out=tc)
-    xp.multiply(dct, g, out=di)       # c = f c_prev + i g
-    xp.multiply(dct, c_prev, out=df)
-    xp.multiply(dct, i, out=dg)
-    xp.multiply(dct, f, out=dc_prev)
-    # through the activations, all four at once: (gate - lo) (1 - gate), which is
-    # s (1 - s) for a sigmoid s and (1 + g)(1 - g) = 1 - g^2 for g = tanh
-    dpre *= xp.subtract(gates, ws.lo, out=ws.tmp)
-    dpre *= xp.subtract(1, gates, out=ws.tmp)
-    return dpre, dc_prev
-
-
-def _into(out, results):
-    """Copy a kernel's results into the arrays of ``out`` (when given)."""
-    if out is None:
-        return results
-    for dst, src in zip(out, results):
-        if dst is not src:
-            dst[...] = src
-    return out
+from ._scan_arrays import (_Workspace, _cell_backward, _cell_forward, _recycler, _scan_backward,
+                           _scan_forward, _weight_grad)
 
 
 # --- the scan ------------------------------------------------------------------
-
-class _Recycler:
-    """A few big NumPy arrays kept for reuse by later scans.
-
-    A fresh array of some megabytes costs a page fault per 4 KiB page when it is first
-    written (the C allocator gives big blocks back to the OS when they are freed): for a
-    small scan that is about a fifth of its time. The scan hands back only arrays that
-    nothing else can see: the gates and cells once the graph walk has released the op, the
-    dpre stack at the end of backward; never ``hs``, whose view is the output y. (CuPy keeps
-    a memory pool of its own, so GPU arrays are not kept here.)
-    """
-
-    def __init__(self, capacity=6):
-        self.capacity = capacity
-        self.free = []
-        self.lock = threading.Lock()  # two threads must never get the same array
-
-    def empty(self, xp, shape, dtype):
-        if xp is np:
-            with self.lock:
-                for k, a in enumerate(self.free):
-                    if a.shape == shape and a.dtype == dtype:
-                        return self.free.pop(k)
-        return xp.empty(shape, dtype)
-
-    def give(self, *arrays):
-        with self.lock:
-            self.free += [a for a in arrays if isinstance(a, np.ndarray)]
-            del self.free[:-self.capacity]
-
-
-_recycler = _Recycler()
-
+# (the cell's arithmetic on arrays, its scratch buffers and the PixelRNN scan loops
+#  are in _scan_arrays.py)
 
 class _Scan(Function):
     """A scan op that keeps its gates and cells (``self.gates``, ``self.cs``) in recycled buffers."""
@@ -431,93 +304,6 @@ def unskew(y, width):
         raise ValueError(f"unskew: an input of shape {_shape(y)} does not come from skewing width {width}: "
                          f"that needs H >= 1 rows and width + H - 1 = {width + H - 1} columns")
     return Unskew.apply(y, width=int(width))
-
-
-# --- the scan, on arrays in the layout (T, N, S, channels) --------------------------
-
-def _add_shifted(dst, src, d):
-    """dst[..., s, :] += src[..., s + d, :] wherever 0 <= s + d < S (zero padding elsewhere)."""
-    S = dst.shape[-2]
-    if abs(d) >= S:
-        return
-    if d >= 0:
-        dst[..., :S - d, :] += src[..., d:, :]
-    else:
-        dst[..., -d:, :] += src[..., :S + d, :]
-
-
-def _scan_forward(G, w_ss, pad, step=None):
-    """Run the scan over G (T, N, S, 4h), which holds x_t + b on entry and the gates on exit.
-
-    Returns hs, cs (T + 1, N, S, h) with hs[0] = cs[0] = 0 and hs[t + 1] = h_t.
-    ``step``: a GPU step function (``tinygen.cuda.row_lstm_step_forward`` or its like);
-    None runs the NumPy cell.
-    """
-    xp = get_array_module(G)
-    T, N, S, H4 = G.shape
-    H, K = H4 // 4, w_ss.shape[2]
-    hs = xp.empty((T + 1, N, S, H), G.dtype)
-    cs = _recycler.empty(xp, (T + 1, N, S, H), G.dtype)
-    hs[0], cs[0] = 0, 0
-    # w_taps[c, k*4h + o] = w_ss[o, c, k]: every tap's product with h_{t-1} in one matmul
-    w_taps = xp.ascontiguousarray(w_ss.transpose(1, 2, 0).reshape(H, K * H4), dtype=G.dtype)
-    P = xp.empty((N, S, K, H4), G.dtype)
-    ws = _Workspace(xp, N * S, H, G.dtype) if step is None else None
-    for t in range(T):
-        g = G[t]
-        if t > 0:   # h_{-1} = 0: the first step has no state-to-state term
-            xp.matmul(hs[t].reshape(N * S, H), w_taps, out=P.reshape(N * S, K * H4))
-        if step is not None:
-            step(g, P if t > 0 else None, cs[t], out=(hs[t + 1], cs[t + 1], g))
-            continue
-        if t > 0:
-            for k in range(K):
-                _add_shifted(g, P[:, :, k], k - pad)       # pre_t[s] += w_k h_{t-1}[s + k - pad]
-        _cell_forward(g.reshape(N * S, H4), cs[t].reshape(N * S, H),
-                      out=(hs[t + 1].reshape(N * S, H), cs[t + 1].reshape(N * S, H), g.reshape(N * S, H4)),
-                      ws=ws)
-    return hs, cs
-
-
-def _scan_backward(G, cs, w_ss, gy, pad, step=None):
-    """BPTT: gates G (T, N, S, 4h), cells cs, output gradient gy (T, N, S, h) -> dpre (T, N, S, 4h)."""
-    xp = get_array_module(G)
-    T, N, S, H4 = G.shape
-    H, K = H4 // 4, w_ss.shape[2]
-    D = _recycler.empty(xp, G.shape, G.dtype)
-    dc = xp.zeros((N, S, H), G.dtype)           # dL/dc_t, carried back in place
-    dh = xp.empty((N, S, H), G.dtype)
-    Q = xp.empty((N, S, K, H), G.dtype)
-    # w_back[o, k*h + c] = w_ss[o, c, k]: Q[s, k] = w_k^T dpre[s] for every tap in one matmul
-    w_back = xp.ascontiguousarray(w_ss.transpose(0, 2, 1).reshape(H4, K * H), dtype=G.dtype)
-    ws = _Workspace(xp, N * S, H, G.dtype) if step is None else None
-    for t in range(T - 1, -1, -1):
-        q = Q if t < T - 1 else None             # Q holds w_k^T dpre_{t+1}, from the step after this one
-        if step is not None:
-            step(G[t], cs[t], cs[t + 1], gy[t], q, dc, out=(D[t], dc))
-        else:
-            dh[...] = gy[t]
-            if q is not None:
-                for k in range(K):
-                    _add_shifted(dh, Q[:, :, k], pad - k)  # h_t[s] fed pre_{t+1}[s - k + pad]
-            _cell_backward(G[t].reshape(N * S, H4), cs[t].reshape(N * S, H), cs[t + 1].reshape(N * S, H),
-                           dh.reshape(N * S, H), dc.reshape(N * S, H),
-                           out=(D[t].reshape(N * S, H4), dc.reshape(N * S, H)), ws=ws)
-        if t > 0:
-            xp.matmul(D[t].reshape(N * S, H4), w_back, out=Q.reshape(N * S, K * H))
-    return D
-
-
-def _weight_grad(D, hs, K, pad):
-    """dw_ss[o, c, k] = sum over t, n, s of dpre_t[s, o] h_{t-1}[s + k - pad, c]: one matmul on an im2col."""
-    xp = get_array_module(D)
-    T, N, S, H4 = D.shape
-    H = H4 // 4
-    cols = xp.zeros((T, N, S, K, H), D.dtype)   # cols[t, n, s, k] = h_{t-1}[n, s + k - pad] (0 outside)
-    for k in range(K):
-        _add_shifted(cols[:, :, :, k], hs[:-1], k - pad)
-    dw = D.reshape(-1, H4).T @ cols.reshape(-1, K * H)      # (4h, K h)
-    return dw.reshape(H4, K, H).transpose(0, 2, 1)
 
 
 class _PixelRNNScan(_Scan):
