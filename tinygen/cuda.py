@@ -1,7 +1,8 @@
 """tinygen's hand-written CUDA kernels: compiled at run time, launched on CuPy arrays.
 
 The CUDA C sources live in ``kernels/*.cu`` (installed as ``tinygen/kernels``;
-``kernel_path(name)`` finds them in both places). Each file is compiled the
+``tinygen.resources`` finds them in both places, names their entry points and
+pastes their headers in). Each file is compiled the
 first time one of its kernels is asked for, with ``cupy.RawModule`` (NVRTC, so
 no ``nvcc`` is needed), and the module is kept per (file, device), so every
 later call on that device only launches. What each kernel computes is written
@@ -37,61 +38,17 @@ Importing this module never needs CuPy; asking for a kernel without it raises
 an error that says how to install it.
 """
 import math
-import re
 
 import numpy as np
 
 from . import backend
-from .resources import kernels_dir, kernel_source as _read_kernel_source
+from .resources import kernel_name, kernel_source
 
 BLOCK = 256          # threads per block of the 1-D (grid-stride) kernels
 MAX_BLOCKS = 65535   # more blocks than this add nothing: each thread then loops over several items
 TILE = 16            # conv2d.cu's TILE: conv2d_grad_weight runs blocks of TILE x TILE threads
 GRAD_WEIGHT_BLOCKS = 256  # aim for about this many blocks, splitting the batch (see conv2d.cu)
 NVRTC_OPTIONS = ("-std=c++17",)
-
-# The kernels of each source file, by their template names in the C source.
-KERNELS = {
-    "conv2d.cu": ("im2col", "col2im", "conv2d_grad_weight"),
-    "lstm.cu": ("lstm_cell_forward", "lstm_cell_backward"),
-    "pixelrnn.cu": ("pixelrnn_step_forward", "pixelrnn_step_backward"),
-}
-# The element types they are compiled for, and the suffix of each instantiation's entry point.
-DTYPE_SUFFIXES = {"float32": "f32", "float64": "f64"}
-
-
-def kernel_name(kernel, dtype):
-    """The entry point of ``kernel`` compiled for arrays of ``dtype``: ("im2col", float64) -> "im2col_f64"."""
-    dtype = np.dtype(dtype).name
-    if dtype not in DTYPE_SUFFIXES:
-        raise TypeError(f"{kernel}: tinygen's CUDA kernels are compiled for float32 and float64 arrays, "
-                        f"got {dtype}")
-    return f"{kernel}_{DTYPE_SUFFIXES[dtype]}"
-
-
-def kernel_path(name):
-    """The path of kernel source ``name`` (e.g. ``"conv2d.cu"``) in tinygen's kernels folder."""
-    return kernels_dir() / name
-
-
-_LOCAL_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"[^\n]*$', re.M)
-
-
-def kernel_source(name):
-    """The CUDA C text of kernel source ``name``, each ``#include "header.cuh"`` replaced by the header.
-
-    NVRTC compiles a string and cannot look for the headers next to the file; pasted in,
-    the text stands alone, and CuPy's compile cache (keyed on the text) sees a header change.
-    A header already pasted is pasted once only (as its include guard would have it).
-    """
-    text, pasted = _read_kernel_source(name), set()
-    while (match := _LOCAL_INCLUDE.search(text)) is not None:
-        header = match.group(1)
-        body = "" if header in pasted else _read_kernel_source(header)
-        pasted.add(header)
-        text = text[:match.start()] + body + text[match.end():]
-    return text
-
 
 def grid_1d(total, block=BLOCK):
     """(grid, block) for a grid-stride kernel over ``total`` items: enough blocks, but never too many."""

@@ -1,4 +1,4 @@
-"""Where tinygen's data files are: the CUDA sources in ``kernels/``.
+"""Where tinygen's data files are, and what they hold: the CUDA sources in ``kernels/``.
 
 The repository keeps the CUDA C files in a top-level ``kernels/`` folder, and
 ``setup.py`` installs that folder as ``tinygen/kernels``. So the folder is in
@@ -10,7 +10,10 @@ one of two places, and ``kernels_dir()`` looks in both:
   repository imports ``tinygen`` from the checkout even when a normal install
   exists, and this case covers it too.
 """
+import re
 from pathlib import Path
+
+import numpy as np
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -24,7 +27,7 @@ def kernels_dir():
                             f"{_PACKAGE} and in {_PACKAGE.parent}; reinstall tinygen (pip install .)")
 
 
-def kernel_source(name):
+def _read_kernel_source(name):
     """The text of the kernel file ``name`` (e.g. ``"conv2d.cu"``) from ``kernels_dir()``."""
     path = kernels_dir() / name
     if not path.is_file():
@@ -32,3 +35,46 @@ def kernel_source(name):
         raise FileNotFoundError(f"no kernel source {name!r} in {path.parent}; found: "
                                 f"{', '.join(known) or 'none'}")
     return path.read_text(encoding="utf-8")
+
+
+# The kernels of each source file, by their template names in the C source.
+KERNELS = {
+    "conv2d.cu": ("im2col", "col2im", "conv2d_grad_weight"),
+    "lstm.cu": ("lstm_cell_forward", "lstm_cell_backward"),
+    "pixelrnn.cu": ("pixelrnn_step_forward", "pixelrnn_step_backward"),
+}
+# The element types they are compiled for, and the suffix of each instantiation's entry point.
+DTYPE_SUFFIXES = {"float32": "f32", "float64": "f64"}
+
+
+def kernel_name(kernel, dtype):
+    """The entry point of ``kernel`` compiled for arrays of ``dtype``: ("im2col", float64) -> "im2col_f64"."""
+    dtype = np.dtype(dtype).name
+    if dtype not in DTYPE_SUFFIXES:
+        raise TypeError(f"{kernel}: tinygen's CUDA kernels are compiled for float32 and float64 arrays, "
+                        f"got {dtype}")
+    return f"{kernel}_{DTYPE_SUFFIXES[dtype]}"
+
+
+def kernel_path(name):
+    """The path of kernel source ``name`` (e.g. ``"conv2d.cu"``) in tinygen's kernels folder."""
+    return kernels_dir() / name
+
+
+_LOCAL_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"[^\n]*$', re.M)
+
+
+def kernel_source(name):
+    """The CUDA C text of kernel source ``name``, each ``#include "header.cuh"`` replaced by the header.
+
+    NVRTC compiles a string and cannot look for the headers next to the file; pasted in,
+    the text stands alone, and CuPy's compile cache (keyed on the text) sees a header change.
+    A header already pasted is pasted once only (as its include guard would have it).
+    """
+    text, pasted = _read_kernel_source(name), set()
+    while (match := _LOCAL_INCLUDE.search(text)) is not None:
+        header = match.group(1)
+        body = "" if header in pasted else _read_kernel_source(header)
+        pasted.add(header)
+        text = text[:match.start()] + body + text[match.end():]
+    return text

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import emulator
 import kernel_reference as ref
 from kernel_reference import DTYPES, case, cell_tolerance, conv_cases, lstm_inputs
-from tinygen import cuda
+from tinygen import cuda, resources
 from tinygen.cuda import Kernels, conv_output_size, kernel_name
 
 pytestmark = pytest.mark.skipif(not emulator.available(), reason="the CUDA emulator needs Linux and g++")
@@ -214,9 +214,9 @@ def test_host_code_rejects_bad_shapes_with_the_shapes_in_the_message():
 def test_kernel_sources_are_found():
     """(Which names each file defines: test_launchers.py.)"""
     for name in ("conv2d.cu", "lstm.cu"):
-        assert cuda.kernel_path(name).is_file()
-        for kernel in emulator.kernels_in(cuda.kernel_source(name)):
-            assert f"void {kernel}(" in cuda.kernel_path(name).read_text()
+        assert resources.kernel_path(name).is_file()
+        for kernel in emulator.kernels_in(resources.kernel_source(name)):
+            assert f"void {kernel}(" in resources.kernel_path(name).read_text()
 
 
 def test_without_cupy_asking_for_a_kernel_says_how_to_install_it(monkeypatch):

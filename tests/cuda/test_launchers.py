@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 import emulator
-from tinygen import cuda
-from tinygen.cuda import DIAGONAL_LSTM_KERNEL, DTYPE_SUFFIXES, KERNELS, Kernels, kernel_name
+from tinygen import cuda, resources
+from tinygen.cuda import DIAGONAL_LSTM_KERNEL, Kernels
+from tinygen.resources import DTYPE_SUFFIXES, KERNELS, kernel_name
 
 DTYPES = [np.float32, np.float64]
 
@@ -52,7 +53,7 @@ def test_kernel_name_maps_every_kernel_and_dtype_to_an_entry_point_its_file_defi
     assert kernel_name("im2col", np.dtype("float32")) == "im2col_f32"
     assert kernel_name("lstm_cell_backward", "float64") == "lstm_cell_backward_f64"
     for file, kernels in KERNELS.items():
-        defined = set(emulator.kernels_in(cuda.kernel_source(file)))
+        defined = set(emulator.kernels_in(resources.kernel_source(file)))
         assert defined == {kernel_name(kernel, dtype) for kernel in kernels for dtype in DTYPE_SUFFIXES}, file
 
 
@@ -112,8 +113,8 @@ def test_mixed_or_unsupported_dtypes_are_a_type_error_naming_them():
 def test_kernel_source_pastes_each_local_header_once(monkeypatch):
     files = {"a.cu": '#include "h.cuh"\n  # include "h.cuh"  // again\n// #include "x.cuh" in a comment\nA',
              "h.cuh": '#include "g.cuh"\nH', "g.cuh": "G"}
-    monkeypatch.setattr(cuda, "_read_kernel_source", files.__getitem__)
-    assert cuda.kernel_source("a.cu") == 'G\nH\n\n// #include "x.cuh" in a comment\nA'
+    monkeypatch.setattr(resources, "_read_kernel_source", files.__getitem__)
+    assert resources.kernel_source("a.cu") == 'G\nH\n\n// #include "x.cuh" in a comment\nA'
 
 
 # --- the CuPy path, with a stand-in for CuPy ------------------------------------------

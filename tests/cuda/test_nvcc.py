@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import emulator
-from tinygen import cuda
+from tinygen import resources
 from tinygen.resources import kernels_dir
 
 NVCC = shutil.which("nvcc")
@@ -64,7 +64,7 @@ def test_there_are_kernel_sources():
 
 
 def instantiations(name):
-    return {cuda.kernel_name(kernel, dtype) for kernel in cuda.KERNELS[name] for dtype in cuda.DTYPE_SUFFIXES}
+    return {resources.kernel_name(kernel, dtype) for kernel in resources.KERNELS[name] for dtype in resources.DTYPE_SUFFIXES}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -81,9 +81,9 @@ def test_compiles_without_warnings_or_spills(ptxas_reports, name, arch):
 
 
 def compile_nvrtc_text(name, out_dir):
-    """(return code, nvcc output, PTX) of cuda.kernel_source(name), alone in ``out_dir`` as NVRTC sees it."""
+    """(return code, nvcc output, PTX) of resources.kernel_source(name), alone in ``out_dir`` as NVRTC sees it."""
     source = out_dir / name       # no headers next to it: the text must stand alone
-    source.write_text(cuda.kernel_source(name))
+    source.write_text(resources.kernel_source(name))
     ptx = out_dir / f"{name}.ptx"
     command = [NVCC, "-ptx", "-arch=sm_80", "-std=c++17", "--Werror", "all-warnings", "-o", str(ptx), str(source)]
     result = subprocess.run(command, capture_output=True, text=True)
@@ -109,8 +109,8 @@ def test_float_kernels_compute_in_float_and_double_kernels_in_double(nvrtc_ptx, 
     assert code == 0, f"the NVRTC text of {name} does not compile on its own:\n{report}"
     entries = ptx_entries(ptx)
     assert instantiations(name) <= set(entries), sorted(entries)
-    for kernel in cuda.KERNELS[name]:
-        f32, f64 = entries[cuda.kernel_name(kernel, "float32")], entries[cuda.kernel_name(kernel, "float64")]
+    for kernel in resources.KERNELS[name]:
+        f32, f64 = entries[resources.kernel_name(kernel, "float32")], entries[resources.kernel_name(kernel, "float64")]
         doubles = sorted({line.split()[0] for line in f32.splitlines() if ".f64" in line})
         assert not doubles, f"{kernel}_f32 has double-precision instructions: {doubles}"
         assert re.search(r"\bld\.global(\.nc)?\.f64\b", f64), f"{kernel}_f64 loads no doubles"

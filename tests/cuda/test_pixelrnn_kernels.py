@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 import emulator
 import kernel_reference as ref
 from kernel_reference import DTYPES, cell_tolerance
-from tinygen import backend, cuda
+from tinygen import backend, cuda, resources
 from tinygen.autograd import Tensor, grad
 from tinygen.cuda import DIAGONAL_LSTM_KERNEL, ROW_LSTM_KERNEL, Kernels, kernel_name
 from tinygen.functional.recurrent import DiagonalLSTMScan, RowLSTMScan
@@ -216,8 +216,8 @@ def test_host_code_rejects_bad_shapes_with_the_shapes_in_the_message():
 
 @emulated
 def test_kernel_source_is_found():
-    assert cuda.kernel_path("pixelrnn.cu").is_file()
-    assert set(emulator.kernels_in(cuda.kernel_source("pixelrnn.cu"))) == {
+    assert resources.kernel_path("pixelrnn.cu").is_file()
+    assert set(emulator.kernels_in(resources.kernel_source("pixelrnn.cu"))) == {
         f"pixelrnn_step_{way}_{suffix}" for way in ("forward", "backward") for suffix in ("f32", "f64")}
 
 
