@@ -42,3 +42,16 @@ def test_evaluate_restores_the_mode_after_it_succeeds(training):
     assert metrics["bits_per_dim"] == pytest.approx(1.0 / (6 * np.log(2)))
     assert model.modes == [(False, False)]
     assert model.training is training and model.body.training is training
+
+
+def test_frozen_holds_a_player_fixed_and_puts_each_flag_back():
+    import pytest
+    from tinygen import nn
+    from tinygen.models.base import frozen
+    net = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    net[0].bias.requires_grad_(False)                  # a user's own choice, kept
+    with pytest.raises(RuntimeError):
+        with frozen(net):
+            assert not any(p.requires_grad for p in net.parameters())
+            raise RuntimeError("a step that fails")
+    assert [p.requires_grad for p in net.parameters()] == [True, False, True, True]

@@ -76,7 +76,7 @@ from ..imaging import scatter_array
 from ..metrics import (class_histogram_kl, digits_classifier, frechet_distance, mode_coverage,
                        sample_frechet_distance)
 from ..optim import Adam
-from .base import GenerativeModel
+from .base import GenerativeModel, descend, frozen
 
 
 def _is_number(value):
@@ -208,12 +208,9 @@ class AdversarialModel(GenerativeModel):
 
     def generator_step(self, n):
         """One step of G on L_G over n new fakes, D frozen."""
-        self.discriminator.requires_grad_(False)
-        try:
+        with frozen(self.discriminator):
             latent = self.latent(n)
             return _step(self.optimizers["generator"], self.generator_terms(self.generate(latent), latent))
-        finally:
-            self.discriminator.requires_grad_(True)
 
     def train_step(self, batch):
         x = self.check_data(batch)
@@ -302,8 +299,6 @@ def _step(optimizer, terms):
     loss = values[0]
     for term in values[1:]:
         loss = loss + term
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
+    descend(optimizer, loss)
     return {name: term.item() for name, term in terms.items()}
 

@@ -73,6 +73,7 @@ from ..autograd.tensor import Tensor
 from ..optim import Adam
 from . import register
 from ._autoencoder import LatentAutoencoder, mlp, positive_int
+from .base import descend, frozen
 
 
 @register("aae", kind="implicit", section="5. AAE and WAE",
@@ -128,37 +129,22 @@ class AAE(LatentAutoencoder):
     # --- the three phases ---------------------------------------------------------------
     def reconstruction_phase(self, x):
         """Phase 1: one step of Q and G on L_rec = mean c(x, Q(x))."""
-        opt = self.optimizers["autoencoder"]
         loss = F.mean(self.reconstruction_cost(x, self.encode(x)))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"reconstruction": loss.item()}
+        return {"reconstruction": descend(self.optimizers["autoencoder"], loss)}
 
     def discriminator_phase(self, x, y=None):
         """Phase 2: one step of D on L_D = mean softplus(-D(z')) + mean softplus(D(Q(x))), z' ~ p."""
-        opt = self.optimizers["discriminator"]
         with no_grad():
             fake = self.encode(x)
         real = self.prior_sample(x.shape[0], y)
-        loss = F.mean(F.softplus(-self.discriminate(real, y))) + F.mean(F.softplus(self.discriminate(fake, y)))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"discriminator": loss.item()}
+        loss = F.discriminator_loss(self.discriminate(real, y), self.discriminate(fake, y), "nonsaturating")
+        return {"discriminator": descend(self.optimizers["discriminator"], loss)}
 
     def generator_phase(self, x, y=None):
         """Phase 3: one step of the encoder alone on L_G = mean softplus(-D(Q(x))), D held fixed."""
-        opt = self.optimizers["encoder"]
-        self.discriminator.requires_grad_(False)
-        try:
-            loss = F.mean(F.softplus(-self.discriminate(self.encode(x), y)))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        finally:
-            self.discriminator.requires_grad_(True)
-        return {"generator": loss.item()}
+        with frozen(self.discriminator):
+            loss = F.generator_loss(self.discriminate(self.encode(x), y), "nonsaturating")
+            return {"generator": descend(self.optimizers["encoder"], loss)}
 
     def train_step(self, batch):
         x, y = self.split_batch(batch)

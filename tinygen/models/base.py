@@ -53,6 +53,7 @@ and ``train_step``, ``evaluate`` and ``log_prob`` need at least one example (a
 mean over none is undefined, and the message says so instead of a reshape error
 from deep inside).
 """
+import contextlib
 import functools
 import math
 import numbers
@@ -64,6 +65,28 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..distributions import Bernoulli
 from ..nn import Module
+
+
+def descend(optimizer, loss):
+    """One step of ``optimizer`` down ``loss``: zero its gradients, backpropagate, step; the loss as a float."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+@contextlib.contextmanager
+def frozen(module):
+    """Inside the block ``module``'s parameters take no gradient (a player held fixed while the
+    other steps); each parameter's own setting is put back afterwards, also after an error."""
+    params = list(module.parameters())
+    flags = [p.requires_grad for p in params]
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad = flag
 
 
 def bernoulli_log_prob(x, l):
@@ -164,12 +187,7 @@ class GenerativeModel(Module):
         ``optimizers["main"]`` on the mean NLL, -1/N sum_n log p(x_n)."""
         if self.kind != "explicit" or "main" not in self.optimizers:
             raise NotImplementedError(f"{self.name}: train_step() must be written by the model")
-        opt = self.optimizers["main"]
-        loss = -F.mean(self.log_prob(batch))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"nll": loss.item()}
+        return {"nll": descend(self.optimizers["main"], -F.mean(self.log_prob(batch)))}
 
     def sample(self, n):
         raise NotImplementedError

@@ -92,7 +92,7 @@ from ..distributions import Normal, kl_divergence
 from ..imaging import make_grid, scatter_array
 from ..optim import Adam
 from . import register
-from .base import GenerativeModel, bernoulli_log_prob
+from .base import GenerativeModel, bernoulli_log_prob, descend
 
 EVAL_SAMPLES = 1000          # K of the reported nll_nats = -L_K
 ROWS_PER_CHUNK = 1 << 15     # decoder rows (draws x images) scored at once when K is large
@@ -267,12 +267,8 @@ class VAE(GenerativeModel):
         return -F.mean(self._bound(x, q, self.k)), {"kl": kl.data.mean().item()}
 
     def train_step(self, batch):
-        opt = self.optimizers["main"]
         loss, terms = self.loss(batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item(), **terms}
+        return {"loss": descend(self.optimizers["main"], loss), **terms}
 
     # --- evaluation ---------------------------------------------------------------------
     def evaluate(self, batch):

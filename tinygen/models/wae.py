@@ -56,6 +56,7 @@ from ..metrics import WAE_SCALES, mmd
 from ..optim import Adam
 from . import register
 from ._autoencoder import LatentAutoencoder
+from .base import descend
 
 
 @register("wae", kind="implicit", section="5. AAE and WAE",
@@ -82,12 +83,8 @@ class WAE(LatentAutoencoder):
 
     def train_step(self, batch):
         x, _ = self.split_batch(batch)
-        opt = self.optimizers["main"]
         z = self.encode(x)
         reconstruction = F.mean(self.reconstruction_cost(x, z))
         penalty = self.latent_penalty(z)
-        loss = reconstruction + self.penalty * penalty
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item(), "reconstruction": reconstruction.item(), "mmd": penalty.item()}
+        loss = descend(self.optimizers["main"], reconstruction + self.penalty * penalty)
+        return {"loss": loss, "reconstruction": reconstruction.item(), "mmd": penalty.item()}
