@@ -10,7 +10,7 @@ import tinygen
 from tinygen import backend
 from tinygen.data import MNIST_FILES, digits, write_idx
 from tinygen.metrics import (Classifier, class_histogram_kl, classifier_features, classify,
-                             digits_classifier, mnist_classifier, sample_frechet_distance,
+                             confident_fraction, digits_classifier, mnist_classifier, sample_frechet_distance,
                              train_classifier)
 from tinygen.metrics import classifier as classifier_module
 from tinygen.metrics import make_digits_classifier
@@ -99,6 +99,20 @@ def test_class_histogram_kl(data):
     # two classes, equally often: log 10 - log 2
     pair = np.concatenate([data.test_images[labels == 1][:15], data.test_images[labels == 7][:15]])
     assert class_histogram_kl(pair) == pytest.approx(math.log(5), abs=1e-12)
+
+
+def test_confident_fraction_counts_probabilities_above_the_threshold(data):
+    clf = digits_classifier()
+    logits = clf.logits(data.test_images)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    top = (p / p.sum(axis=1, keepdims=True)).max(axis=1)
+    for t in (0.5, 0.9, 0.99):
+        assert confident_fraction(data.test_images, t) == pytest.approx(float((top > t).mean()), abs=1e-12)
+    assert confident_fraction(data.test_images) > 0.9          # real digits are read clearly
+    threes, sixes = (data.test_images[data.test_labels == k][:25] for k in (3, 6))
+    assert confident_fraction(0.5 * threes + 0.5 * sixes) < 0.7     # a digit halfway between two
+    with pytest.raises(ValueError, match=r"threshold must lie in \(0, 1\), got 1.5"):
+        confident_fraction(data.test_images, 1.5)
 
 
 @pytest.mark.parametrize("shape, message", [

@@ -129,7 +129,8 @@ def test_sample_is_in_the_data_range_and_evaluate_is_reproducible_and_aside():
     state = backend.get_rng_state()
     first, second = m.evaluate(test), m.evaluate(test)
     assert backend.get_rng_state() == state and first == second and m.training
-    assert set(first) == {"frechet_distance", "frechet_floor", "class_kl"}
+    assert set(first) == {"frechet_distance", "frechet_floor", "class_kl", "confident"}
+    assert 0 <= first["confident"] <= 1
     assert first["frechet_floor"] > 0 and 0 <= first["class_kl"] <= np.log(10) + 1e-9
 
 

@@ -19,6 +19,7 @@ import pytest
 import tinygen
 from tinygen import data, models
 from tinygen.autograd.tensor import Tensor
+from tinygen.models import _adversarial
 
 from gan_checks import digits_batch, moved, snapshot, unchanged
 
@@ -172,3 +173,39 @@ def test_infogan_with_no_code_is_a_clear_error(tmp_path, monkeypatch, capsys):
                  "--steps", "2", "--out", "bad", "-q"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "no code at all" in err, err
+
+
+def test_the_reported_estimate_is_not_trained_on_and_the_gradient_penalty_is_kept():
+    """``mutual_information`` is reported but not summed: the D step's gradient is that of
+    L_D + GP - lambda L_I alone; with gp_weight > 0 InfoGAN's D step adds the penalty."""
+    tinygen.manual_seed(0)
+    m = models.build("infogan", gp_weight=10.0, **SMALL)
+    real = m.to_model_range(digits_batch())
+    latent = m.latent(real.shape[0])
+    with tinygen.no_grad():
+        fake = m.generate(latent)
+    terms = m.discriminator_terms(real, fake, latent)
+    assert set(terms) == {"discriminator", "gradient_penalty", "discriminator_information", "mutual_information"}
+    assert float(terms["gradient_penalty"].item()) > 0
+    trained_on = terms["discriminator"] + terms["gradient_penalty"] + terms["discriminator_information"]
+    params = list(m.discriminator.parameters())
+    expected = tinygen.grad(trained_on, params, retain_graph=True)
+    m.optimizers["discriminator"].zero_grad()
+    reports = _adversarial._step(_NoStep(params), terms, m.reported_only)
+    for p, e in zip(params, expected):
+        np.testing.assert_allclose(p.grad.numpy(), e.numpy(), rtol=1e-6, atol=1e-7)
+    assert reports["mutual_information"] == pytest.approx(float(terms["mutual_information"].item()))
+
+
+class _NoStep:
+    """An optimizer that keeps the gradients and moves nothing (to read what a step would train on)."""
+
+    def __init__(self, params):
+        self.params = params
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        pass

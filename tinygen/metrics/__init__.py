@@ -15,6 +15,7 @@ Images through a classifier (``classifier``, ``samples``):
     classify(images)                        its predicted labels, (N,)
     sample_frechet_distance(a, b)           FD on those features (compare with info["fd_train_test"])
     class_histogram_kl(images)              KL(predicted-label histogram || uniform), nats
+    confident_fraction(images, 0.9)         share classified with probability > 0.9
 
 Toy data and clusters (``coverage``):
     mode_coverage(samples, centers, std)    (modes captured, fraction high quality), VEEGAN's protocol
@@ -33,12 +34,14 @@ from .coverage import Coverage, cluster_accuracy, mode_coverage
 from .divergence import jensen_shannon, kl_divergence, optimal_discriminator
 from .frechet import frechet_distance
 from .two_sample import WAE_SCALES, mmd
-from .samples import class_histogram_kl, classifier_features, classify, sample_frechet_distance
+from .samples import (class_histogram_kl, classifier_features, classify, confident_fraction,
+                      sample_frechet_distance)
 
 __all__ = [
     "frechet_distance",
     "Classifier", "digits_classifier", "mnist_classifier", "train_classifier",
     "classifier_features", "classify", "sample_frechet_distance", "class_histogram_kl",
+    "confident_fraction",
     "Coverage", "mode_coverage", "cluster_accuracy",
     "mmd", "WAE_SCALES",
     "jensen_shannon", "optimal_discriminator", "kl_divergence",

@@ -56,14 +56,19 @@ random numbers is not touched at all:
                                          samples vs the evaluated batch
                       frechet_floor      FD(train, test) of real digits, the floor to read it by
                       class_kl           KL(predicted-label histogram || uniform), nats
+                      confident          share of samples the classifier gives p > 0.9
+                                         (real test digits: 0.967)
     2-D points        frechet_distance   FD of the points themselves vs the batch
                       modes, high_quality  ``mode_coverage`` on ``toy_eval_samples`` (2500)
                                          samples, at the toy set's centres and std
 
 Hooks for a subclass (InfoGAN adds a code c and a mutual-information term):
 ``latent(n)`` draws the generator's input, ``generate(latent)`` makes fakes from it,
-``discriminate(x)`` gives D's logits (N,), and ``discriminator_terms`` /
-``generator_terms`` return the named loss terms each step sums (and reports).
+``discriminate(x)`` gives D's logits (N,), ``adversarial_terms`` is L_D (with GP) from
+D's logits, and ``discriminator_terms`` / ``generator_terms`` return the named loss
+terms each step sums and reports. A term named in ``reported_only`` is reported but
+not summed (an estimate a step computes on the way, such as InfoGAN's mutual
+information).
 """
 import numpy as np
 
@@ -73,8 +78,8 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.tensor import Tensor
 from ..functional.adversarial import KINDS
 from ..imaging import scatter_array
-from ..metrics import (class_histogram_kl, digits_classifier, frechet_distance, mode_coverage,
-                       sample_frechet_distance)
+from ..metrics import (class_histogram_kl, confident_fraction, digits_classifier, frechet_distance,
+                       mode_coverage, sample_frechet_distance)
 from ..optim import Adam
 from .base import GenerativeModel, descend, frozen
 
@@ -103,6 +108,7 @@ class AdversarialModel(GenerativeModel):
     toy_eval_samples = 2500      # behind the 2-D ones (VEEGAN's protocol)
     eval_seed = 12345
     uses_batch_norm = False      # True: a training batch needs at least 2 examples
+    reported_only = ()           # names of terms the steps report but do not train on
 
     def __init__(self, image_shape=None, toy=None, latent_dim=16, loss="nonsaturating", gp_weight=0.0,
                  gp_target=1.0, n_critic=1, lr=2e-4, d_lr=None, betas=(0.5, 0.999), lr_half_life=0):
@@ -187,8 +193,12 @@ class AdversarialModel(GenerativeModel):
         return F.reshape(self.discriminator(x), (x.shape[0],))
 
     def discriminator_terms(self, real, fake, latent):
-        """The named terms of L_D (summed by the D step): the adversarial loss, and GP when on."""
-        terms = {"discriminator": F.discriminator_loss(self.discriminate(real), self.discriminate(fake), self.loss)}
+        """The named terms of L_D (summed by the D step)."""
+        return self.adversarial_terms(self.discriminate(real), self.discriminate(fake), real, fake)
+
+    def adversarial_terms(self, real_logits, fake_logits, real, fake):
+        """L_D from D's logits on the two batches, and GP (on ``real`` and ``fake``) when on."""
+        terms = {"discriminator": F.discriminator_loss(real_logits, fake_logits, self.loss)}
         if self.gp_weight > 0:
             terms["gradient_penalty"] = F.gradient_penalty(self.discriminate, real, fake, weight=self.gp_weight,
                                                            target=self.gp_target)
@@ -204,13 +214,15 @@ class AdversarialModel(GenerativeModel):
         latent = self.latent(real.shape[0])
         with no_grad():
             fake = self.generate(latent)
-        return _step(self.optimizers["discriminator"], self.discriminator_terms(real, fake, latent))
+        return _step(self.optimizers["discriminator"], self.discriminator_terms(real, fake, latent),
+                     self.reported_only)
 
     def generator_step(self, n):
         """One step of G on L_G over n new fakes, D frozen."""
         with frozen(self.discriminator):
             latent = self.latent(n)
-            return _step(self.optimizers["generator"], self.generator_terms(self.generate(latent), latent))
+            return _step(self.optimizers["generator"], self.generator_terms(self.generate(latent), latent),
+                         self.reported_only)
 
     def train_step(self, batch):
         x = self.check_data(batch)
@@ -268,7 +280,7 @@ class AdversarialModel(GenerativeModel):
         samples = self.eval_sample(self.eval_samples).numpy()
         return {"frechet_distance": sample_frechet_distance(samples, images),
                 "frechet_floor": float(digits_classifier().info["fd_train_test"]),
-                "class_kl": class_histogram_kl(samples)}
+                "class_kl": class_histogram_kl(samples), "confident": confident_fraction(samples)}
 
     def _toy_metrics(self, points):
         samples = self.eval_sample(self.toy_eval_samples).numpy().astype(np.float64)
@@ -293,9 +305,10 @@ class AdversarialModel(GenerativeModel):
                                        title=title, centers=None if modes is None else modes[0])}
 
 
-def _step(optimizer, terms):
-    """Sum the named loss terms, step ``optimizer`` on the sum, report each term as a float."""
-    values = list(terms.values())
+def _step(optimizer, terms, reported_only=()):
+    """Sum the named loss terms (all but ``reported_only``), step ``optimizer`` on the sum,
+    report each term as a float."""
+    values = [term for name, term in terms.items() if name not in reported_only]
     loss = values[0]
     for term in values[1:]:
         loss = loss + term

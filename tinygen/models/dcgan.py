@@ -75,15 +75,33 @@ class DCGAN(AdversarialModel):
         if h % 4 or w % 4:
             raise ValueError(f"dcgan: image height and width must be divisible by 4 (two stride-2 stages), "
                              f"got image_shape {self.image_shape}")
-        k = self.width = _positive(width, "width", "dcgan")
-        h0, w0 = h // 4, w // 4
-        self.generator = Sequential(
-            Linear(self.latent_dim, 2 * k * h0 * w0, bias=False), Reshape(2 * k, h0, w0), BatchNorm2d(2 * k), ReLU(),
-            ConvTranspose2d(2 * k, k, 4, stride=2, padding=1, bias=False), BatchNorm2d(k), ReLU(),
-            ConvTranspose2d(k, c, 4, stride=2, padding=1), Tanh())
-        self.discriminator = Sequential(
-            Conv2d(c, k, 4, stride=2, padding=1), LeakyReLU(0.2),
-            Conv2d(k, 2 * k, 4, stride=2, padding=1, bias=False), BatchNorm2d(2 * k), LeakyReLU(0.2),
-            Flatten(), Linear(2 * k * h0 * w0, 1))
+        self.width = _positive(width, "width", "dcgan")
+        self.generator = dcgan_generator(self.latent_dim, self.image_shape, self.width)
+        self.discriminator = self.build_discriminator()
         dcgan_init(self)
         self.make_optimizers()
+
+    def build_discriminator(self):
+        """D: the convolutional body, then Linear -> 1 logit (InfoGAN gives the body a second head)."""
+        body, features = dcgan_discriminator_body(self.image_shape, self.width)
+        return Sequential(*body, Linear(features, 1))
+
+
+def dcgan_generator(latent_dim, image_shape, width):
+    """G of the module docstring: z (latent_dim) -> (C, H, W) in [-1, 1]."""
+    (c, h, w), k = image_shape, width
+    h0, w0 = h // 4, w // 4
+    return Sequential(
+        Linear(latent_dim, 2 * k * h0 * w0, bias=False), Reshape(2 * k, h0, w0), BatchNorm2d(2 * k), ReLU(),
+        ConvTranspose2d(2 * k, k, 4, stride=2, padding=1, bias=False), BatchNorm2d(k), ReLU(),
+        ConvTranspose2d(k, c, 4, stride=2, padding=1), Tanh())
+
+
+def dcgan_discriminator_body(image_shape, width):
+    """D's body of the module docstring, up to its flattened features: (Sequential, number of features)."""
+    (c, h, w), k = image_shape, width
+    body = Sequential(
+        Conv2d(c, k, 4, stride=2, padding=1), LeakyReLU(0.2),
+        Conv2d(k, 2 * k, 4, stride=2, padding=1, bias=False), BatchNorm2d(2 * k), LeakyReLU(0.2),
+        Flatten())
+    return body, 2 * k * (h // 4) * (w // 4)

@@ -87,7 +87,7 @@ from ..metrics import cluster_accuracy
 from ..nn import BatchNorm1d, LeakyReLU, Linear, Module, Sequential
 from . import register
 from ._adversarial import _positive
-from .dcgan import DCGAN, dcgan_init
+from .dcgan import DCGAN, dcgan_discriminator_body
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 Q_HIDDEN = 128
@@ -115,10 +115,11 @@ class InfoGAN(DCGAN):
     default_batch_size = 64
     data_kind = "image"             # trains on images alone: the codes are drawn, never labels
     eval_data_kind = "labelled"     # evaluate scores cluster_accuracy when it is given labels too
+    reported_only = ("mutual_information",)
 
     def __init__(self, image_shape=(1, 8, 8), noise_dim=16, categories=10, continuous=4, info_weight=1.0,
-                 width=32, shared_hidden=256, loss="nonsaturating", lr=1e-3, d_lr=2e-4, betas=(0.5, 0.999),
-                 lr_half_life=0):
+                 width=32, shared_hidden=256, loss="nonsaturating", gp_weight=0.0, gp_target=1.0, n_critic=1,
+                 lr=1e-3, d_lr=2e-4, betas=(0.5, 0.999), lr_half_life=0):
         if isinstance(categories, bool) or not isinstance(categories, (int, np.integer)) or categories < 2:
             extra = (" and continuous=0: no code at all, which is plain dcgan" if continuous == 0 else "")
             raise ValueError(f"infogan: the categorical code needs categories >= 2 (a whole number), "
@@ -129,19 +130,21 @@ class InfoGAN(DCGAN):
         self.noise_dim = _positive(noise_dim, "noise_dim", "infogan")
         self.categories, self.continuous = int(categories), int(continuous)
         self.info_weight = _positive(info_weight, "info_weight", "infogan", float)
+        self.shared_hidden = _positive(shared_hidden, "shared_hidden", "infogan")
         # G's input is z ++ onehot(c_cat) ++ c_cont: DCGAN's latent_dim is their total width
         super().__init__(image_shape=image_shape, latent_dim=self.noise_dim + self.categories + self.continuous,
-                         width=width, loss=loss, lr=lr, d_lr=d_lr, betas=betas, lr_half_life=lr_half_life)
-        # DCGAN's D is its convolutions, then Linear -> 1; the paper's D adds a shared
-        # fully connected layer, and both heads read that layer's features h
-        convs, features = self.discriminator[:-1], self.discriminator[-1].in_features
-        hidden = self.shared_hidden = _positive(shared_hidden, "shared_hidden", "infogan")
+                         width=width, loss=loss, gp_weight=gp_weight, gp_target=gp_target, n_critic=n_critic,
+                         lr=lr, d_lr=d_lr, betas=betas, lr_half_life=lr_half_life)
+
+    def build_discriminator(self):
+        """DCGAN's convolutions, then (as in the paper's D) a shared fully connected layer whose
+        features h both heads read."""
+        convs, features = dcgan_discriminator_body(self.image_shape, self.width)
+        hidden = self.shared_hidden
         body = Sequential(*convs, Linear(features, hidden, bias=False), BatchNorm1d(hidden), LeakyReLU(0.2))
         q_head = Sequential(Linear(hidden, Q_HIDDEN, bias=False), BatchNorm1d(Q_HIDDEN),
                             LeakyReLU(0.2), Linear(Q_HIDDEN, self.categories + self.continuous))
-        self.discriminator = SharedBodyDiscriminator(body, Linear(hidden, 1), q_head)
-        dcgan_init(self.discriminator)
-        self.make_optimizers()      # again: D's optimizer now holds Q's head as well
+        return SharedBodyDiscriminator(body, Linear(hidden, 1), q_head)
 
     # --- the generator's input: noise and codes ---------------------------------------------
     def latent(self, n, rng=None, codes=None):
@@ -213,13 +216,11 @@ class InfoGAN(DCGAN):
 
     # --- the two players' terms (hooks of AdversarialModel) --------------------------------------
     def discriminator_terms(self, real, fake, latent):
-        """L_D - lambda L_I, with D's body run once on the fakes for both heads."""
+        """L_D (with GP when on) - lambda L_I, with D's body run once on the fakes for both heads;
+        I_cat is reported as ``mutual_information`` (``reported_only``: not trained on)."""
         h_fake = self.discriminator.body(fake)
-        terms = {"discriminator": F.discriminator_loss(self.discriminate(real), self._logits(h_fake), self.loss)}
-        terms["discriminator_information"], i_cat = self.information_loss(h_fake, latent)
-        # Reported, not trained on: detached, so adding it to the step's sum changes no gradient
-        # (AdversarialModel's step sums and reports every term; see helpers' request for a report hook).
-        terms["mutual_information"] = i_cat.detach()
+        terms = self.adversarial_terms(self.discriminate(real), self._logits(h_fake), real, fake)
+        terms["discriminator_information"], terms["mutual_information"] = self.information_loss(h_fake, latent)
         return terms
 
     def generator_terms(self, fake, latent):
