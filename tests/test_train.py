@@ -241,15 +241,15 @@ def test_chunked_evaluation_is_the_mean_over_every_example(labelled):
     check_seen(labelled.seen, "evaluate", [359, 100, 100, 100, 59])
 
 
-class Captioned(BernoulliPixels):
-    data_kind = "captioned"   # in DESIGN.md, but no data set gives captions yet
+class Spoken(BernoulliPixels):
+    data_kind = "spoken"   # no data set gives sound
 
 
 class Bogus(BernoulliPixels):
     data_kind = "pictures"
 
 
-@pytest.mark.parametrize("name,cls", [("captioned_test", Captioned), ("bogus_test", Bogus)])
+@pytest.mark.parametrize("name,cls", [("spoken_test", Spoken), ("bogus_test", Bogus)])
 def test_a_data_kind_tinygen_cannot_provide_is_refused_by_name(tmp_path, register_model, name, cls):
     register_model(name, cls)
     with pytest.raises(UsageError) as err:

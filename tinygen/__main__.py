@@ -190,7 +190,8 @@ def _sample_file(args):
 def cmd_sample(args):
     import tinygen
     from tinygen.imaging import save_grid, save_scatter
-    from tinygen.run_config import check_device, load_data, model_info
+    from tinygen.run_config import check_device, model_info
+    from tinygen.run_data import load_data
     from tinygen.run_files import grid_scale, read_checkpoint, restore_model
     model_info(args.model)   # an unknown name says so, and lists the known ones
     device = check_device(args.device)
@@ -198,7 +199,7 @@ def cmd_sample(args):
     ckpt = read_checkpoint(args.checkpoint, model=args.model)
     model = restore_model(ckpt, args.checkpoint, device)
     if model.data_kind == "toy":   # 2-D points: a scatter plot over the data they imitate
-        data = load_data(ckpt["config"]["data"], model_info(args.model))
+        data = load_data(ckpt["config"]["data"], model_info(args.model), ckpt["config"]["options"])
         tinygen.manual_seed(args.seed)
         save_scatter(model.sample(args.n), out, reference=data.test[:1000], title=f"{args.model}: samples")
     else:
@@ -210,13 +211,14 @@ def cmd_sample(args):
 
 def cmd_eval(args):
     import tinygen
-    from tinygen.run_config import check_device, load_data, model_info
+    from tinygen.run_config import check_device, model_info
+    from tinygen.run_data import load_data
     from tinygen.run_files import check_shape, json_text, read_checkpoint, restore_model
     from tinygen.train import evaluate
     model_info(args.model)
     device = check_device(args.device)
     ckpt = read_checkpoint(args.checkpoint, model=args.model)
-    data = load_data(args.data or ckpt["config"]["data"], model_info(args.model))
+    data = load_data(args.data or ckpt["config"]["data"], model_info(args.model), ckpt["config"]["options"])
     check_shape(ckpt, args.checkpoint, data)
     model = restore_model(ckpt, args.checkpoint, device)
     tinygen.manual_seed(args.seed)

@@ -1,4 +1,4 @@
-"""What a run is asked to do, checked before it starts: options, the model, the device, the data.
+"""What a run is asked to do, checked before it starts: options, the model, the device.
 
 ``tinygen train`` and ``tinygen zoo`` turn what a user typed into a run's
 configuration here, and every mistake they can make is a ``UsageError``: one
@@ -8,23 +8,18 @@ line on stderr and exit status 2, never a traceback from deep inside a model.
   and checked against the model constructor's signature (``_check_options``).
 - A model is found by name in the registry (``model_info``) and built for the
   data's shape (``build_model``).
-- ``--data digits|mnist:DIR|toy:NAME`` is loaded as named arrays per split, and
-  the model's ``data_kind`` picks the ones it trains on (``tinygen.data.kinds``):
-  an image model gets images, a conditional one images and labels, a 2-D model
-  points.
+- ``--data`` is loaded in ``run_data.py`` (``load_data``), with the same errors.
 - A new run's configuration comes from the arguments and the model class's
   defaults (``new_config``); a resumed one's from its checkpoint, which the
   arguments may repeat but not change (``resumed_config``).
 """
 import inspect
 import math
-import os
 import re
 
-from . import backend, data as datasets, models
+from . import backend, models
 
 DEFAULT_LOG_EVERY = 250      # "every few hundred steps": a log row, a sample grid, a checkpoint
-TOY_TRAIN, TOY_TEST = 10000, 2000
 
 
 class UsageError(Exception):
@@ -178,123 +173,6 @@ def check_device(device):
         return backend.normalize_device(device or "cpu")
     except (RuntimeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-
-
-# --- data -------------------------------------------------------------------------
-
-# Every --data source: the named arrays each of its splits holds, and how it is written.
-SOURCES = {
-    "digits": (("images", "labels"), "digits"),
-    "mnist": (("images", "labels"), "mnist:DIR"),
-    "toy": (("points",), "toy:NAME"),
-}
-
-
-class Data:
-    """A data set's training and test arrays as the model will see them (binarized if it asks).
-
-    ``train`` and ``test`` are what the model's ``data_kind`` trains on: one array,
-    or a tuple of arrays with one row per example (``tinygen.data.batch_arrays``).
-    """
-
-    def __init__(self, spec, kind, train, test, note="", test_labels=None):
-        self.spec, self.kind, self.train, self.test, self.note = spec, kind, train, test, note
-        self.test_labels = test_labels   # digit labels, when the source has them: for pictures only
-        first = train[0] if isinstance(train, tuple) else train
-        self.shape = tuple(first.shape[1:])
-        self.n_train, self.n_test = datasets.num_rows(train), datasets.num_rows(test)
-
-    def describe(self):
-        kind = datasets.data_kind(self.kind)
-        shape = "x".join(map(str, self.shape)) + " " if "images" in kind.fields else ""
-        return f"{self.spec} ({self.n_train} {self.note}{shape}{kind.noun})"
-
-
-def load_data(spec, info):
-    """``digits``, ``mnist:DIR`` or ``toy:NAME`` as a ``Data`` for the model ``info``."""
-    spec = spec or "digits"
-    source, _, arg = spec.partition(":")
-    toy_names = ", ".join(sorted(datasets.TOY_SETS))
-    if source not in SOURCES or (source == "digits" and arg):
-        raise UsageError(f"unknown --data {spec!r}: expected digits, mnist:DIR or toy:NAME "
-                         f"(NAME one of {toy_names})")
-    if source == "toy" and arg not in datasets.TOY_SETS:
-        raise UsageError(f"--data {spec}: unknown toy set {arg!r}; known: toy:"
-                         + ", toy:".join(sorted(datasets.TOY_SETS)))
-    kind_name = data_kind_for(info, source)
-    kind = _data_kind_of(info, kind_name)
-    _check_source_fits(info, kind, spec, SOURCES[source][0])
-    train, test = _load_source(source, arg, spec)
-    note = ""
-    if info.cls.binary and "images" in train:
-        # binary models need {0, 1} pixels; a fixed threshold gives the same data every run
-        train["images"], test["images"] = datasets.binarize(train["images"]), datasets.binarize(test["images"])
-        note = "binarized "
-    ds = Data(spec, kind_name, datasets.batch_arrays(kind_name, train),
-              datasets.batch_arrays(_eval_kind(info, kind_name, test), test), note=note,
-              test_labels=test.get("labels"))
-    for split, count in (("training", ds.n_train), ("test", ds.n_test)):
-        if count == 0:   # no test examples would mean no test metrics, without a word
-            raise UsageError(f"--data {spec}: its {split} split has no examples")
-    return ds
-
-
-def _eval_kind(info, kind_name, test):
-    """What ``evaluate`` gets: the training kind, or the class's ``eval_data_kind`` where the
-    source has its fields (InfoGAN trains on images alone but is scored against the labels)."""
-    wanted = getattr(info.cls, "eval_data_kind", None)
-    if wanted and set(datasets.data_kind(wanted).fields) <= set(test):
-        return wanted
-    return kind_name
-
-
-def data_kind_for(info, source):
-    """The data kind a model trains on from ``source``: its ``data_kind``, or for a model class
-    that takes several (``data_kinds``, e.g. the GAN's images or 2-D points) the first one the
-    source gives."""
-    for name in getattr(info.cls, "data_kinds", ()):
-        if set(datasets.data_kind(name).fields) <= set(SOURCES[source][0]):
-            return name
-    return info.cls.data_kind
-
-
-def _data_kind_of(info, name=None):
-    try:
-        return datasets.data_kind(info.cls.data_kind if name is None else name)
-    except ValueError as exc:
-        raise UsageError(f"model {info.name!r}: {exc}") from None
-
-
-def _check_source_fits(info, kind, spec, given):
-    """A source that lacks a field the model's kind needs is refused, naming the sources that fit."""
-    if set(kind.fields) <= set(given):
-        return
-    fitting = [usage for fields, usage in SOURCES.values() if set(kind.fields) <= set(fields)]
-    hint = (" or ".join(f"--data {u}" for u in fitting) if fitting else "no --data source gives that yet")
-    if "toy:NAME" in fitting:
-        hint += f" (NAME one of {', '.join(sorted(datasets.TOY_SETS))})"
-    has = "2-D points" if given == ("points",) else " and ".join(given)
-    raise UsageError(f"{info.name!r} trains on {kind.noun} (data_kind {info.cls.data_kind!r}), but "
-                     f"--data {spec} gives {has}; use {hint}")
-
-
-def _load_source(source, arg, spec):
-    """The training and test splits of a source, each a dict of named arrays."""
-    if source == "toy":
-        # a fixed data set, like the digits split: the run's seed changes the run, not the data
-        return ({"points": datasets.toy(arg, TOY_TRAIN, seed=0)},
-                {"points": datasets.toy(arg, TOY_TEST, seed=1)})
-    if source == "digits":
-        ds = datasets.digits()
-    else:
-        if not arg:
-            raise UsageError("--data mnist:DIR needs the folder that holds the four MNIST IDX files")
-        try:
-            ds = datasets.mnist(os.path.expanduser(arg))   # mnist:~/data/mnist: no shell expands that ~
-        except (FileNotFoundError, ValueError) as exc:   # missing files / IDXFormatError
-            raise UsageError(str(exc)) from None
-    return ({"images": ds.train_images, "labels": ds.train_labels},
-            {"images": ds.test_images, "labels": ds.test_labels})
 
 
 # --- the run's configuration --------------------------------------------------------

@@ -70,8 +70,9 @@ import numpy as np
 
 import tinygen
 from . import backend, data as datasets, serialization
-from .run_config import (UsageError, build_model, check_arguments, check_device, load_data, model_info,
-                         new_config, positive, resumed_config)
+from .run_config import (UsageError, build_model, check_arguments, check_device, model_info, new_config,
+                         positive, resumed_config)
+from .run_data import load_data
 from .run_files import (CHECKPOINT, LOG, LOSSES, METRICS, RUN_FORMAT, SAMPLES, LossHistory, RunLog,
                         check_shape, load_state, plot_losses, read_checkpoint, save_pictures, save_samples,
                         write_metrics)
@@ -373,7 +374,7 @@ def _configure(info, out, given, data, options, ckpt):
         config, call_minutes = resumed_config(ckpt, ckpt_path, given, data, options)
     else:
         config, call_minutes = new_config(info, given, data, options)
-    ds = load_data(config["data"], info)
+    ds = load_data(config["data"], info, config["options"])
     if ckpt is not None:
         check_shape(ckpt, ckpt_path, ds)
     if config["batch_size"] > ds.n_train:

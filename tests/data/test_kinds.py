@@ -43,7 +43,7 @@ def test_every_kind_lists_its_fields_in_order():
 
 
 def test_unknown_kinds_and_missing_fields_are_named():
-    with pytest.raises(ValueError, match=r"unknown data_kind 'captioned'.*'image', 'labelled', 'toy'"):
-        data.batch_arrays("captioned", split())
+    with pytest.raises(ValueError, match=r"unknown data_kind 'spoken'.*'image', 'labelled', 'toy'"):
+        data.batch_arrays("spoken", split())
     with pytest.raises(ValueError, match=r"'labelled' needs images, labels.*only points.*missing images, labels"):
         data.batch_arrays("labelled", {"points": np.zeros((3, 2))})
