@@ -54,7 +54,7 @@ def test_the_categorical_estimate_is_at_most_ln_k_and_near_zero_untrained():
     i_cat, _ = m.information(big, Tensor(np.zeros((64, 1), np.float32)), latent)
     assert i_cat.item() <= LN10 + 1e-6
     first = m.train_step(digits_batch())["mutual_information"]     # Q's logits start near 0: uniform
-    assert abs(first) < 0.05, first
+    assert abs(first) < 0.1, first        # against ln 10 = 2.3 once Q reads the code
 
 
 def test_the_trained_estimate_lies_in_0_ln10_and_rises(trained):
@@ -209,3 +209,22 @@ class _NoStep:
 
     def step(self):
         pass
+
+
+def test_the_categorical_code_enters_every_stage_of_the_generator():
+    """G's later stages read onehot(c) tiled over their input: with the projection blind to
+    the code (its columns zeroed), G(z, c) still changes with c; the tiled channels are onehot(c)."""
+    from tinygen.models.infogan import with_code
+    tinygen.manual_seed(0)
+    m = models.build("infogan", **SMALL)
+    x = Tensor(np.random.default_rng(0).random((3, 5, 2, 4)).astype(np.float32))
+    onehot = Tensor(np.eye(4, dtype=np.float32)[[0, 2, 3]])
+    joined = with_code(x, onehot).numpy()
+    assert joined.shape == (3, 9, 2, 4)
+    np.testing.assert_array_equal(joined[:, :5], x.numpy())
+    np.testing.assert_array_equal(joined[:, 5:], np.broadcast_to(onehot.numpy()[:, :, None, None], (3, 4, 2, 4)))
+    k0 = m.noise_dim
+    m.generator.project[0].weight.data[:, k0:k0 + m.categories] = 0
+    z = np.zeros((2, m.noise_dim))
+    images = m._sample(m.join_latent(z, np.array([0, 1]), np.zeros((2, m.continuous)))).numpy()
+    assert np.abs(images[0] - images[1]).max() > 1e-3

@@ -76,10 +76,14 @@ class DCGAN(AdversarialModel):
             raise ValueError(f"dcgan: image height and width must be divisible by 4 (two stride-2 stages), "
                              f"got image_shape {self.image_shape}")
         self.width = _positive(width, "width", "dcgan")
-        self.generator = dcgan_generator(self.latent_dim, self.image_shape, self.width)
+        self.generator = self.build_generator()
         self.discriminator = self.build_discriminator()
         dcgan_init(self)
         self.make_optimizers()
+
+    def build_generator(self):
+        """G of the module docstring (InfoGAN feeds its code to every stage)."""
+        return dcgan_generator(self.latent_dim, self.image_shape, self.width)
 
     def build_discriminator(self):
         """D: the convolutional body, then Linear -> 1 logit (InfoGAN gives the body a second head)."""
@@ -89,12 +93,17 @@ class DCGAN(AdversarialModel):
 
 def dcgan_generator(latent_dim, image_shape, width):
     """G of the module docstring: z (latent_dim) -> (C, H, W) in [-1, 1]."""
-    (c, h, w), k = image_shape, width
+    return Sequential(*(layer for stage in dcgan_generator_stages(latent_dim, image_shape, width) for layer in stage))
+
+
+def dcgan_generator_stages(latent_dim, image_shape, width, extra_channels=0):
+    """G's three stages as lists of layers: the projection of z, then each transposed convolution
+    with what follows it; each convolution takes ``extra_channels`` more inputs (InfoGAN's code)."""
+    (c, h, w), k, e = image_shape, width, extra_channels
     h0, w0 = h // 4, w // 4
-    return Sequential(
-        Linear(latent_dim, 2 * k * h0 * w0, bias=False), Reshape(2 * k, h0, w0), BatchNorm2d(2 * k), ReLU(),
-        ConvTranspose2d(2 * k, k, 4, stride=2, padding=1, bias=False), BatchNorm2d(k), ReLU(),
-        ConvTranspose2d(k, c, 4, stride=2, padding=1), Tanh())
+    return ([Linear(latent_dim, 2 * k * h0 * w0, bias=False), Reshape(2 * k, h0, w0), BatchNorm2d(2 * k), ReLU()],
+            [ConvTranspose2d(2 * k + e, k, 4, stride=2, padding=1, bias=False), BatchNorm2d(k), ReLU()],
+            [ConvTranspose2d(k + e, c, 4, stride=2, padding=1), Tanh()])
 
 
 def dcgan_discriminator_body(image_shape, width):

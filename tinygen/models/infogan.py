@@ -57,7 +57,19 @@ the digit classes: after training, Q's argmax on *real* digits clusters them by 
 never sees in training). The continuous codes settle on smooth factors within a mode
 (slant, width), which is what the ``codes`` picture shows.
 
-Networks: DCGAN's (``dcgan.py``) with G's input z ++ onehot(c_cat) ++ c_cont. D's
+Networks: DCGAN's (``dcgan.py``) with G's input z ++ onehot(c_cat) ++ c_cont, and the
+categorical code fed to every stage of G, not only its first (``CodedGenerator``):
+onehot(c_cat), tiled over the feature map, is concatenated to the channels before each
+transposed convolution, as a conditional GAN feeds its label
+
+    G   z ++ onehot(c) ++ u -> Linear -> (2w, h0, w0) BN ReLU
+        ++ onehot(c) tiled -> ConvT 4s2p1 -> (w, 2h0, 2w0) BN ReLU
+        ++ onehot(c) tiled -> ConvT 4s2p1 -> (C, H, W) tanh
+
+A code that enters only through the projection can be washed out by batch norm and
+the later layers; entering every stage, it stays within one layer of the output, so
+G can make it visible (cluster_accuracy over seeds 0-2 at 1500 steps: 0.71 on average
+with the code in the first layer only, 0.84 with it in every stage). D's
 body, shared by both heads, is DCGAN's convolutions and then, as in the paper's D, one
 fully connected layer (``shared_hidden`` units, BN, LeakyReLU(0.2)) whose output is h:
 
@@ -87,10 +99,32 @@ from ..metrics import cluster_accuracy
 from ..nn import BatchNorm1d, LeakyReLU, Linear, Module, Sequential
 from . import register
 from ._adversarial import _positive
-from .dcgan import DCGAN, dcgan_discriminator_body
+from .dcgan import DCGAN, dcgan_discriminator_body, dcgan_generator_stages
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 Q_HIDDEN = 128
+
+
+class CodedGenerator(Module):
+    """DCGAN's G whose categorical code also enters every later stage: onehot(c_cat), tiled
+    over the feature map, is concatenated to the channels before each transposed convolution."""
+
+    def __init__(self, latent_dim, code, image_shape, width):
+        super().__init__()
+        self.code = code            # (start, stop): where onehot(c_cat) lies in G's input
+        project, up, out = dcgan_generator_stages(latent_dim, image_shape, width, code[1] - code[0])
+        self.project, self.up, self.out = Sequential(*project), Sequential(*up), Sequential(*out)
+
+    def forward(self, latent):
+        onehot = latent[:, self.code[0]:self.code[1]]
+        x = self.up(with_code(self.project(latent), onehot))
+        return self.out(with_code(x, onehot))
+
+
+def with_code(x, onehot):
+    """x (N, C, H, W) ++ onehot (N, K) tiled over H x W: (N, C + K, H, W)."""
+    n, k = onehot.shape
+    return F.concat([x, F.tile(F.reshape(onehot, (n, k, 1, 1)), (1, 1) + tuple(x.shape[2:]))], axis=1)
 
 
 class SharedBodyDiscriminator(Module):
@@ -135,6 +169,11 @@ class InfoGAN(DCGAN):
         super().__init__(image_shape=image_shape, latent_dim=self.noise_dim + self.categories + self.continuous,
                          width=width, loss=loss, gp_weight=gp_weight, gp_target=gp_target, n_critic=n_critic,
                          lr=lr, d_lr=d_lr, betas=betas, lr_half_life=lr_half_life)
+
+    def build_generator(self):
+        """DCGAN's G, with the categorical code also fed to every later stage (``CodedGenerator``)."""
+        return CodedGenerator(self.latent_dim, (self.noise_dim, self.noise_dim + self.categories),
+                              self.image_shape, self.width)
 
     def build_discriminator(self):
         """DCGAN's convolutions, then (as in the paper's D) a shared fully connected layer whose
