@@ -23,7 +23,7 @@ from tinygen.models import _adversarial
 
 from gan_checks import digits_batch, moved, snapshot, unchanged
 
-SMALL = dict(width=16, noise_dim=8, continuous=1, shared_hidden=32)
+SMALL = dict(width=16, noise_dim=8, continuous=1, continuous_weight=1.0, shared_hidden=32)   # c_1 read soon
 LN10 = math.log(10)
 
 
@@ -228,3 +228,18 @@ def test_the_categorical_code_enters_every_stage_of_the_generator():
     z = np.zeros((2, m.noise_dim))
     images = m._sample(m.join_latent(z, np.array([0, 1]), np.zeros((2, m.continuous)))).numpy()
     assert np.abs(images[0] - images[1]).max() > 1e-3
+
+
+@pytest.mark.parametrize("info_weight, continuous_weight", [(1.0, 0.1), (2.0, 1.0), (1.0, 0.0)])
+def test_the_information_loss_weighs_the_two_bounds_as_documented(info_weight, continuous_weight):
+    """-lambda (I_cat + mu_c I_cont), pinned against the two parts computed separately."""
+    tinygen.manual_seed(0)
+    options = dict(SMALL, info_weight=info_weight, continuous_weight=continuous_weight)
+    m = models.build("infogan", **options)
+    latent = m.latent(16)
+    h = m.discriminator.body(m.generate(latent))
+    i_cat, i_cont = m.information(*m.q_parameters(h), latent)
+    loss, reported = m.information_loss(h, latent)
+    expected = -info_weight * (i_cat.item() + continuous_weight * i_cont.item())
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    assert reported.item() == pytest.approx(i_cat.item(), rel=1e-6)
