@@ -112,6 +112,8 @@ def build_parser():
     s.add_argument("--out", help="a .png, .jpg or .jpeg file (default: samples-seedS.png beside the checkpoint)")
     s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--device", default="cpu")
+    s.add_argument("--caption", action="append", metavar="TEXT",
+                   help="text2image: draw --n images of this caption (repeat for more captions, one row each)")
 
     e = sub.add_parser("eval", help="test metrics of a checkpoint (NLL in nats and bits/dim for explicit models)")
     e.add_argument("model")
@@ -187,6 +189,25 @@ def _sample_file(args):
     return args.out
 
 
+def _sample_captions(model, args, out):
+    """``--caption``: n images of each caption, one row per caption."""
+    import inspect
+    import tinygen
+    from tinygen.imaging import save_grid
+    from tinygen.run_config import UsageError
+    from tinygen.run_files import grid_scale
+    if "captions" not in inspect.signature(model.sample).parameters:
+        raise UsageError(f"--caption: {args.model} draws no images from text (text2image does)")
+    tinygen.manual_seed(args.seed)
+    try:
+        images = model.sample(args.n, captions=args.caption)
+    except (ValueError, TypeError) as exc:   # an unknown word or an empty caption, named
+        raise UsageError(f"--caption: {exc}") from None
+    save_grid(images, out, nrow=args.n, scale=grid_scale(model.image_shape))
+    print(f"wrote {args.n} samples of {args.model} for each of {len(args.caption)} captions to {out}")
+    return 0
+
+
 def cmd_sample(args):
     import tinygen
     from tinygen.imaging import save_grid, save_scatter
@@ -198,7 +219,13 @@ def cmd_sample(args):
     out = _sample_file(args)
     ckpt = read_checkpoint(args.checkpoint, model=args.model)
     model = restore_model(ckpt, args.checkpoint, device)
-    if model.data_kind == "toy":   # 2-D points: a scatter plot over the data they imitate
+    if args.caption:
+        return _sample_captions(model, args, out)
+    if getattr(model, "translates", False):   # CycleGAN, StarGAN: translations of test images
+        from tinygen.run_files import save_samples
+        save_samples(model, out, load_data(ckpt["config"]["data"], model_info(args.model),
+                                           ckpt["config"]["options"]), n=args.n)
+    elif model.data_kind == "toy":   # 2-D points: a scatter plot over the data they imitate
         data = load_data(ckpt["config"]["data"], model_info(args.model), ckpt["config"]["options"])
         tinygen.manual_seed(args.seed)
         save_scatter(model.sample(args.n), out, reference=data.test[:1000], title=f"{args.model}: samples")

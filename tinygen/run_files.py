@@ -370,7 +370,12 @@ def plot_losses(history, log_path, path, model_name="", points=500):
 # --- sample pictures ----------------------------------------------------------------
 
 def save_samples(model, path, data, n=64):
-    """A grid of ``n`` samples (images), or a scatter plot over the test data (2-D points)."""
+    """A grid of ``n`` samples (images), or a scatter plot over the test data (2-D points); a model
+    that translates images (``translates``: CycleGAN, StarGAN) draws nothing from noise, so its
+    samples are its first picture of the test images' translations."""
+    if getattr(model, "translates", False):
+        first = data.test[0] if isinstance(data.test, tuple) else data.test
+        return save_array(next(iter(model.pictures(Tensor(first[:n])).values())), path)
     if data.kind == "toy":
         samples = model.sample(max(n, 1000))
         return save_scatter(samples, path, reference=data.test[:1000], title=f"{model.name}: samples")

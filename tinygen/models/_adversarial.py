@@ -226,16 +226,22 @@ class AdversarialModel(GenerativeModel):
 
     def train_step(self, batch):
         x = self.check_data(batch)
-        if self.uses_batch_norm and x.shape[0] < 2:
+        return self.take_turns(x.shape, lambda: self.discriminator_step(self.to_model_range(x)),
+                               lambda: self.generator_step(x.shape[0]))
+
+    def take_turns(self, shape, discriminator_step, generator_step):
+        """One call of the loop for a batch of ``shape``: the rates set from the D steps taken,
+        ``discriminator_step()``, then ``generator_step()`` after every n_critic-th; their losses."""
+        if self.uses_batch_norm and shape[0] < 2:
             raise ValueError(f"{self.name}: batch norm needs a batch of at least 2 to estimate its statistics, "
-                             f"got a batch of {x.shape[0]} (shape {tuple(x.shape)})")
+                             f"got a batch of {shape[0]} (shape {tuple(shape)})")
         self.set_learning_rates(int(self.critic_steps.data))    # from the step count: a resumed run agrees
-        losses = self.discriminator_step(self.to_model_range(x))
+        losses = discriminator_step()
         done = int(self.critic_steps.data) + 1
         self.critic_steps.data[...] = done
         self.critic_steps._bump_version()
         if done % self.n_critic == 0:
-            losses.update(self.generator_step(x.shape[0]))
+            losses.update(generator_step())
         return losses
 
     # --- sampling ---------------------------------------------------------------------------
