@@ -1,0 +1,156 @@
+"""A CycleGAN training step (both generators, then both discriminators) beside the same networks in PyTorch CPU.
+
+    python benchmarks/cyclegan.py [--threads 1] [--rounds 3] [--batch 8] [--size 8] [--width 32] [--blocks 3]
+
+tinygen's side is ``tinygen.models.build("cyclegan", image_shape=(1, S, S))``'s own
+``train_step``; PyTorch's side is the same four networks layer for layer (the
+parameter counts are asserted equal) and the same step: G and F on the least-squares
+adversarial terms, the cycle L1 (weight 10) and the identity L1 (weight 5) with D_A
+and D_B frozen, then D_A and D_B on real images against the fakes passed through a
+buffer of 50, each optimizer Adam(2e-4, betas (0.5, 0.999)) with its linear-decay
+schedule stepped. The ratio is taken in the same run, rounds alternating
+(``_timing.measure_pair``).
+"""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import tinygen  # noqa: E402
+from _timing import limit_threads, measure_pair, try_import_torch, print_table  # noqa: E402
+
+
+def tinygen_step(batch, size, width, blocks):
+    tinygen.manual_seed(0)
+    model = tinygen.models.build("cyclegan", image_shape=(1, size, size), width=width, blocks=blocks,
+                                 d_width=width, total_steps=10**6)
+    rng = np.random.default_rng(0)
+    a, b = (tinygen.tensor(rng.random((batch, 1, size, size), dtype=np.float32)) for _ in range(2))
+    return model, lambda: model.train_step((a, b))
+
+
+def torch_generator(torch, width, blocks):
+    nn = torch.nn
+    w = width
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(2 * w, 2 * w, 3, bias=False),
+                                      nn.InstanceNorm2d(2 * w), nn.ReLU(), nn.ReflectionPad2d(1),
+                                      nn.Conv2d(2 * w, 2 * w, 3, bias=False), nn.InstanceNorm2d(2 * w))
+
+        def forward(self, x):
+            return x + self.body(x)
+
+    return nn.Sequential(
+        nn.ReflectionPad2d(3), nn.Conv2d(1, w, 7, bias=False), nn.InstanceNorm2d(w), nn.ReLU(),
+        nn.Conv2d(w, 2 * w, 3, stride=2, padding=1, bias=False), nn.InstanceNorm2d(2 * w), nn.ReLU(),
+        *(Block() for _ in range(blocks)),
+        nn.ConvTranspose2d(2 * w, w, 3, stride=2, padding=1, output_padding=1, bias=False),
+        nn.InstanceNorm2d(w), nn.ReLU(), nn.ReflectionPad2d(3), nn.Conv2d(w, 1, 7), nn.Tanh())
+
+
+def torch_discriminator(torch, size, width):
+    nn = torch.nn
+    layers, ch = [nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2)], width
+    if size >= 16:
+        layers += [nn.Conv2d(ch, 2 * ch, 4, stride=2, padding=1, bias=False), nn.InstanceNorm2d(2 * ch),
+                   nn.LeakyReLU(0.2)]
+        ch *= 2
+    layers += [nn.Conv2d(ch, 2 * ch, 3, padding=1, bias=False), nn.InstanceNorm2d(2 * ch), nn.LeakyReLU(0.2),
+               nn.Conv2d(2 * ch, 1, 3, padding=1)]
+    return nn.Sequential(*layers)
+
+
+class TorchPool:
+    """The same buffer: the first 50 stored and passed through, then a coin and a slot per image."""
+
+    def __init__(self, torch, size=50):
+        self.torch, self.size, self.images = torch, size, None
+
+    def query(self, x):
+        torch = self.torch
+        if self.images is None:
+            self.images, self.count = torch.zeros((self.size,) + tuple(x.shape[1:])), 0
+        room = min(len(x), self.size - self.count)
+        self.images[self.count:self.count + room] = x[:room]
+        self.count += room
+        out, rest = x.clone(), len(x) - room
+        if rest:
+            swap = torch.rand(rest) < 0.5
+            slots = torch.randint(0, self.size, (rest,))[swap]
+            rows = torch.arange(room, len(x))[swap]
+            out[rows] = self.images[slots]
+            self.images[slots] = x[rows]
+        return out
+
+
+def torch_step(torch, batch, size, width, blocks):
+    torch.manual_seed(0)
+    g_ab, g_ba = torch_generator(torch, width, blocks), torch_generator(torch, width, blocks)
+    d_a, d_b = torch_discriminator(torch, size, width), torch_discriminator(torch, size, width)
+    opt_g = torch.optim.Adam(list(g_ab.parameters()) + list(g_ba.parameters()), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(list(d_a.parameters()) + list(d_b.parameters()), lr=2e-4, betas=(0.5, 0.999))
+    total = 10**6
+    decay = lambda t: 1.0 if t <= total // 2 else (total - t) / (total - total // 2)  # noqa: E731
+    schedules = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (opt_g, opt_d)]
+    pool_a, pool_b = TorchPool(torch), TorchPool(torch)
+    a, b = (torch.rand(batch, 1, size, size) * 2 - 1 for _ in range(2))
+
+    def step():
+        d_a.requires_grad_(False)
+        d_b.requires_grad_(False)
+        fake_b, fake_a = g_ab(a), g_ba(b)
+        loss_g = (((d_b(fake_b) - 1) ** 2).mean() + ((d_a(fake_a) - 1) ** 2).mean()
+                  + 10 * ((g_ba(fake_b) - a).abs().mean() + (g_ab(fake_a) - b).abs().mean())
+                  + 5 * ((g_ab(b) - b).abs().mean() + (g_ba(a) - a).abs().mean()))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        d_a.requires_grad_(True)
+        d_b.requires_grad_(True)
+        fa, fb = pool_a.query(fake_a.detach()), pool_b.query(fake_b.detach())
+        loss_d = (0.5 * ((d_a(a) - 1) ** 2).mean() + 0.5 * (d_a(fa) ** 2).mean()
+                  + 0.5 * ((d_b(b) - 1) ** 2).mean() + 0.5 * (d_b(fb) ** 2).mean())
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        for s in schedules:
+            s.step()
+    return (g_ab, g_ba, d_a, d_b), step
+
+
+def main():
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--size", type=int, default=8)
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--blocks", type=int, default=3)
+    args = parser.parse_args()
+    torch = try_import_torch()
+    if args.threads:
+        limit_threads(args.threads, torch)
+    model, ours = tinygen_step(args.batch, args.size, args.width, args.blocks)
+    theirs = None
+    if torch is not None:
+        nets, theirs = torch_step(torch, args.batch, args.size, args.width, args.blocks)
+        for name, a, b in zip(("g_ab", "g_ba", "d_a", "d_b"), (model.g_ab, model.g_ba, model.d_a, model.d_b), nets):
+            n_ours = sum(p.size for p in a.parameters())
+            n_theirs = sum(p.numel() for p in b.parameters())
+            assert n_ours == n_theirs, f"{name}: {n_ours} parameters here, {n_theirs} in PyTorch"
+    t_ours, t_theirs, ratio = measure_pair(ours, theirs, repeat=5, rounds=args.rounds)
+    print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__}"
+          + (f"; torch {torch.__version__}" if torch else ""))
+    row = [f"CycleGAN step (G, F, D_A, D_B) {args.size}x{args.size}, batch {args.batch}, width {args.width}, "
+           f"{args.blocks} blocks", f"{t_ours * 1e3:.1f} ms",
+           f"{t_theirs * 1e3:.1f} ms" if t_theirs else "(torch not installed)", f"{ratio:.2f}" if ratio else "-"]
+    print_table([row], ["benchmark", "tinygen", "pytorch cpu", "ratio"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""StarGAN (Choi et al. 2018): one generator for translations between many domains, the target chosen by the user.
+
+Section 7 of the notes. A domain is an attribute vector c in {0, 1}^K (here
+thick, thin, rotated, inverted: ``tinygen.data.ATTRIBUTES``). One generator takes
+an image and the attributes it should have, x_f = G(x, c'), and one discriminator
+has two heads on a shared body: D_src(x), a PatchGAN grid of critic values, and
+D_cls(x), K attribute logits. With c the attributes of the real x:
+
+    L_adv   = mean D_src(x_f) - mean D_src(x)  +  lambda_gp GP          (WGAN-GP, D minimizes it)
+    L_cls^r = 1/N sum_n sum_k BCE(D_cls(x)_nk, c_nk)                     D learns the attributes on real images
+    L_cls^f = 1/N sum_n sum_k BCE(D_cls(x_f)_nk, c'_nk)                  G is paid for fakes D reads as c'
+    L_rec   = mean |G(G(x, c'), c) - x|                                  the way back keeps the content
+
+    L_D = L_adv + lambda_cls L_cls^r
+    L_G = -mean D_src(x_f) + lambda_cls L_cls^f + lambda_rec L_rec
+
+with lambda_cls = ``cls_weight`` = 1, lambda_rec = ``rec_weight`` = 10, lambda_gp =
+``gp_weight`` = 10 (BCE summed over the attributes and averaged over the batch, as
+in the reference code). GP is ``F.gradient_penalty``, the penalty of the critic
+f(x) = the mean of D_src(x) over its grid (the quantity L_adv averages); it is
+differentiated in D's weights, so D's convolutions are differentiated twice.
+(The reference code takes the gradient of the grid's *sum*, which on its 2x2
+grid is 4 f: the same penalty on a critic four times steeper.)
+
+D learns to classify on real images only: a fake carries the attributes G was
+asked for, not the ones it has, and a D taught that fakes have c' would learn
+to agree with G, whatever G drew (the peer bug, yunjey/stargan#129).
+
+Targets c' are a permutation of the batch's own attribute vectors (the reference
+code's ``label_org[rand_idx]``): each row a vector some real image has, so the
+targets are distributed as the data's attributes are, and never an impossible
+combination (thick and thin together, which random bits would give).
+
+One ``train_step((x, c))`` is one D step on L_D (fakes made without a graph); every
+``n_critic`` = 5th is followed by one G step on L_G with the same x and c' (D
+frozen). Adam (lr 1e-4, betas (0.5, 0.999)) for both, the rate constant for the
+first half of the run and then linearly to zero (``_translation.py``).
+
+Why zero padding (the InstanceNorm trap). c reaches G as K extra input channels,
+c_k tiled over the image: channel k is the constant c_k. With reflection
+padding a constant channel is still constant after padding, so the first
+convolution adds to each output channel o the same number at every pixel,
+sum_ij W[o, C + k, i, j] c_k. The instance norm that follows subtracts each
+channel's mean over the pixels, which removes exactly that number: G's output
+does not depend on c at all (dG/dc = 0), and no amount of training can change
+it. With zero padding the border pixels see fewer of the constant's taps than
+the inner ones, so the label adds a pattern, not a constant, and the pattern
+survives the normalization (``tests/models/test_stargan.py`` shows both). The
+reference code warns of this in its model file.
+
+Networks (``_translation.py``). G: the ResNet generator with zero padding and
+instance norm with an affine step (input C + K channels, width 32, 3 residual
+blocks at half resolution). D: two convolutions 4s2p1 (32, 64 channels) with
+LeakyReLU(0.01) and no normalization (the critic of WGAN-GP must not couple the
+samples of a batch); D_src: a 3x3 convolution to 1 channel (a 2x2 grid on 8x8
+digits, 7x7 on 28x28); D_cls: a convolution whose kernel is the whole last map,
+to K logits.
+
+Evaluation (the "attributes_truth" kind: images, attributes, sources, labels). The
+images are made from their sources by known transforms
+(``tinygen.data.apply_attributes``), so the right answer for any target is known.
+For each attribute k the target flips it, c' = c with c'_k = 1 - c_k (turning on
+one of the mutually exclusive thick and thin turns the other off):
+
+    translation_error_<k> = mean |G(x, c') - apply_attributes(source, c')|
+    identity_error_<k>    = mean |x - apply_attributes(source, c')|       the map that changes nothing
+    translation_error, identity_error    their means over the K attributes
+    translation_error_any, identity_error_any    targets drawn uniformly over the valid vectors
+    reconstruction_error  = mean over k of mean |G(G(x, c'), c) - x|
+    attribute_accuracy    = share of the entries of D_cls(G(x, c')) > 0 that agree with c' (over all k)
+    attribute_accuracy_real   the same share on the real images against c, for comparison
+
+all on the [0, 1] scale of the data.
+
+Defaults and what they give (8x8 digits, seed 0, ``tinygen train stargan``): batch 16,
+3000 steps (600 G steps), 1.5 minutes of CPU time on one core: attribute_accuracy
+1.00 (0.98 on the real images), translation_error 0.21 against the identity map's
+0.34 on average; per attribute flipped, translation / identity error is 0.30 for
+inverted, 0.61 for rotated, and 1.2 for thin and 1.5 for thick. D reads the
+attributes G was asked for, but the strokes are not the true ones: a change of one
+ring of pixels (thick or thin: the identity map's error is only 0.15) needs a
+generator that copies the rest of the image exactly, and 600 G steps at lr 1e-4 do
+not give one (reconstruction_error 0.16; CycleGAN's generators, helped by their
+identity term and 1000 steps at 2e-4, copy to 0.06).
+"""
+import numpy as np
+
+from .. import backend, data as datasets
+from .. import functional as F
+from ..autograd.grad_mode import no_grad
+from ..autograd.tensor import Tensor
+from ..data.domains import EXCLUSIVE
+from ..imaging import make_grid
+from ..nn import Conv2d, Module
+from . import register
+from ._adversarial import _not_negative, _positive, _step
+from ._translation import TranslationModel, check_even_sides, patch_body, patch_head, resnet_generator, whole_number
+from .base import frozen
+
+
+class TwoHeadDiscriminator(Module):
+    """D's shared body with the source head (a grid of critic values) and the attribute head (K logits)."""
+
+    def __init__(self, image_shape, width, attributes):
+        super().__init__()
+        c, h, w = image_shape
+        self.body, channels = patch_body(c, width, 2, 0.01, instance_norm=False)
+        self.src = patch_head(channels)
+        self.cls = Conv2d(channels, attributes, (h // 4, w // 4))   # the whole last map: one logit each
+
+    def forward(self, x):
+        """(D_src(x) (N, 1, h, w), D_cls(x) (N, K))."""
+        h = self.body(x)
+        return self.src(h), F.reshape(self.cls(h), (x.shape[0], -1))
+
+    def critic(self, x):
+        """f(x): the mean of D_src(x) over its grid, one value per image (N,)."""
+        return F.mean(F.reshape(self.src(self.body(x)), (x.shape[0], -1)), axis=1)
+
+
+@register("stargan", kind="implicit", section="7. GAN",
+          summary="one generator G(x, c) for every attribute target c (tiled label channels, zero padding), "
+                  "a critic with an attribute head, WGAN-GP, classification and reconstruction terms")
+class StarGAN(TranslationModel):
+    default_steps = 3000
+    default_batch_size = 16
+    data_kind = "attributes"
+    eval_data_kind = "attributes_truth"
+    eval_seed = 12345
+
+    def __init__(self, image_shape=(1, 8, 8), attribute_names=datasets.ATTRIBUTES, width=32, blocks=3,
+                 d_width=32, cls_weight=1.0, rec_weight=10.0, gp_weight=10.0, n_critic=5, lr=1e-4,
+                 betas=(0.5, 0.999), total_steps=None, decay_start=None):
+        super().__init__(image_shape, lr, betas, total_steps, decay_start)
+        try:
+            datasets.attribute_combinations(attribute_names)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"stargan: {exc}") from None
+        self.attribute_names = tuple(attribute_names)
+        if "rotated" in self.attribute_names and self.image_shape[1] != self.image_shape[2]:
+            raise ValueError(f"stargan: the attribute 'rotated' turns images a quarter, which needs square "
+                             f"images, got image_shape {self.image_shape}")
+        check_even_sides(self.image_shape, 2, "stargan")
+        self.width, self.d_width = _positive(width, "width", "stargan"), _positive(d_width, "d_width", "stargan")
+        self.blocks = whole_number(blocks, "blocks", "stargan", "no residual blocks")
+        self.cls_weight = _not_negative(cls_weight, "cls_weight", "stargan", "no classification term")
+        self.rec_weight = _not_negative(rec_weight, "rec_weight", "stargan", "no reconstruction term")
+        self.gp_weight = _not_negative(gp_weight, "gp_weight", "stargan", "no gradient penalty")
+        self.n_critic = _positive(n_critic, "n_critic", "stargan")
+        c, k = self.image_shape[0], len(self.attribute_names)
+        self.generator = resnet_generator(c + k, c, self.width, self.blocks, pad="zeros", affine=True)
+        self.discriminator = TwoHeadDiscriminator(self.image_shape, self.d_width, k)
+        self.make_optimizers({"generator": [self.generator], "discriminator": [self.discriminator]})
+
+    # --- the generator's input: the image and the tiled attributes ----------------------
+    def generate(self, x, c):
+        """G(x, c): x (N, C, H, W) in [-1, 1], c a Tensor (N, K) -> (N, C, H, W) in [-1, 1]."""
+        n, k = c.shape
+        tiled = F.expand(F.reshape(c, (n, k, 1, 1)), (n, k) + tuple(x.shape[2:]))
+        return self.generator(F.concat([x, tiled], axis=1))
+
+    def target_attributes(self, c):
+        """c' = the rows of c in a random order (tinygen's generator): the batch's own vectors."""
+        order = backend.generator(c.device).permutation(c.shape[0])
+        return c[backend.to_device(order, c.device)]
+
+    def classification_loss(self, logits, c):
+        """1/N sum_n sum_k BCE(logits_nk, c_nk)."""
+        return F.binary_cross_entropy_with_logits(logits, c, reduction="sum") / logits.shape[0]
+
+    # --- the two players' terms (x in the model's range) ----------------------------------
+    def discriminator_terms(self, x, c, fake):
+        """L_D's named terms; D_cls is trained on the real images only."""
+        src_real, cls_real = self.discriminator(x)
+        src_fake, _ = self.discriminator(fake)
+        terms = {"discriminator": F.discriminator_loss(src_real, src_fake, "wgan"),
+                 "classification_real": self.cls_weight * self.classification_loss(cls_real, c)}
+        if self.gp_weight > 0:
+            terms["gradient_penalty"] = F.gradient_penalty(self.discriminator.critic, x, fake,
+                                                           weight=self.gp_weight)
+        return terms
+
+    def generator_terms(self, x, c, target):
+        """L_G's named terms, on new fakes G(x, c') that keep their graph."""
+        fake = self.generate(x, target)
+        src_fake, cls_fake = self.discriminator(fake)
+        return {"generator": F.generator_loss(src_fake, "wgan"),
+                "classification_fake": self.cls_weight * self.classification_loss(cls_fake, target),
+                "reconstruction": self.rec_weight * F.l1_loss(self.generate(fake, c), x)}
+
+    # --- the two phases -------------------------------------------------------------------------
+    def discriminator_step(self, x, c, target):
+        """One step of D on L_D, against fakes G(x, c') made without a graph."""
+        with no_grad():
+            fake = self.generate(x, target)
+        return _step(self.optimizers["discriminator"], self.discriminator_terms(x, c, fake))
+
+    def generator_step(self, x, c, target):
+        """One step of G on L_G, D frozen."""
+        with frozen(self.discriminator):
+            return _step(self.optimizers["generator"], self.generator_terms(x, c, target))
+
+    def train_step(self, batch):
+        x, c = self.check_batch(batch, "train_step")
+        x, target = self.to_model_range(x), self.target_attributes(c)
+        losses = self.discriminator_step(x, c, target)
+        if (self.steps_taken + 1) % self.n_critic == 0:     # after every n_critic-th D step
+            losses.update(self.generator_step(x, c, target))
+        self.end_step()
+        return losses
+
+    # --- checking what users pass -------------------------------------------------------------
+    def check_batch(self, batch, op):
+        """(images, attributes) as Tensors: images of the model's shape, attributes (N, K) of valid 0/1 vectors."""
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise ValueError(f"stargan.{op}: expected (images, attributes), got {type(batch).__name__}")
+        x = self.check_images(batch[0])
+        return x, self.check_attributes(batch[1], x.shape[0], op)
+
+    def check_attributes(self, attributes, n, op):
+        """Attribute vectors (K,) or (n, K) as an (n, K) Tensor of the model's dtype and device."""
+        try:
+            c = datasets.check_attributes(attributes, self.attribute_names)
+        except ValueError as exc:
+            raise ValueError(f"stargan.{op}: {exc}") from None
+        if c.ndim == 1:
+            c = np.broadcast_to(c, (n, c.shape[0]))
+        if c.shape[0] != n:
+            raise ValueError(f"stargan.{op}: {c.shape[0]} attribute vectors for {n} images")
+        return Tensor._make(backend.to_device(np.array(c, dtype=self._dtype()), self._device()))
+
+    # --- translating -------------------------------------------------------------------------
+    def translate(self, x, attributes):
+        """Images x in [0, 1] with the ``attributes`` ((K,) for all, or (N, K)) in ``attribute_names``' order."""
+        x = self.check_images(x)
+        c = self.check_attributes(attributes, x.shape[0], "translate")
+        with self.evaluating():
+            return self.to_data_range(self.generate(self.to_model_range(x), c))
+
+    def read_attributes(self, x):
+        """D_cls's logits (N, K) on images x in [0, 1]."""
+        x = self.check_images(x)
+        with self.evaluating():
+            return self.discriminator(self.to_model_range(x))[1]
+
+    # --- evaluation --------------------------------------------------------------------------
+    def single_changes(self, c):
+        """{name: c with that attribute flipped} for (N, K) arrays c (an exclusive partner turned off)."""
+        names, out = self.attribute_names, {}
+        for k, name in enumerate(names):
+            target = c.copy()
+            target[:, k] = 1 - c[:, k]
+            for pair in EXCLUSIVE:
+                if name in pair and (other := pair[1 - pair.index(name)]) in names:
+                    target[target[:, k] == 1, names.index(other)] = 0
+            out[name] = target
+        return out
+
+    def evaluate(self, batch):
+        """The errors and accuracies of the module docstring on (images, attributes, sources, labels)."""
+        if not isinstance(batch, (tuple, list)) or len(batch) < 3:
+            raise ValueError("stargan.evaluate: expected the 'attributes_truth' kind, (images, attributes, "
+                             "sources, labels)")
+        x, c = self.check_batch(batch, "evaluate")
+        sources = self.check_images(batch[2]).numpy()
+        images, c = x.numpy(), c.numpy()
+        out, rec, right = {}, [], []
+        for name, target in self.single_changes(c).items():
+            errors = self._scores(x, images, sources, target)
+            out[f"translation_error_{name}"], out[f"identity_error_{name}"] = errors[:2]
+            rec.append(float(np.abs(self.translate(errors[2], c).numpy() - images).mean()))
+            right.append(errors[3])
+        out["translation_error"] = float(np.mean([out[f"translation_error_{n}"] for n in self.attribute_names]))
+        out["identity_error"] = float(np.mean([out[f"identity_error_{n}"] for n in self.attribute_names]))
+        combos = datasets.attribute_combinations(self.attribute_names)
+        anything = combos[np.random.default_rng(self.eval_seed).integers(len(combos), size=len(images))]
+        out["translation_error_any"], out["identity_error_any"] = self._scores(x, images, sources, anything)[:2]
+        out["reconstruction_error"] = float(np.mean(rec))
+        out["attribute_accuracy"] = float(np.mean(right))
+        out["attribute_accuracy_real"] = float(np.mean((self.read_attributes(x).numpy() > 0) == (c == 1)))
+        return out
+
+    def _scores(self, x, images, sources, target):
+        """(translation error, identity error, the translations, D_cls's accuracy on them) for ``target``."""
+        truth = datasets.apply_attributes(sources, target, self.attribute_names)
+        y = self.translate(x, target)
+        right = float(np.mean((self.read_attributes(y).numpy() > 0) == (target == 1)))
+        return float(np.abs(y.numpy() - truth).mean()), float(np.abs(images - truth).mean()), y, right
+
+    # --- pictures ------------------------------------------------------------------------------
+    def pictures(self, batch, labels=None, rows=8):
+        """{"translations": each row a test image, then its translation to every valid attribute vector
+        (``tinygen.data.attribute_combinations``, binary counting order: all off first)}, uint8.
+        Every single-attribute change of the image is among its row's targets."""
+        x = self.check_images(batch[0] if isinstance(batch, (tuple, list)) else batch)[:rows]
+        combos = datasets.attribute_combinations(self.attribute_names)
+        n, m = x.shape[0], len(combos)
+        repeated = Tensor(np.repeat(x.numpy(), m, axis=0))
+        translated = self.translate(repeated, np.tile(combos, (n, 1))).numpy().reshape((n, m) + self.image_shape)
+        cells = np.concatenate([x.numpy()[:, None], translated], axis=1).reshape((-1,) + self.image_shape)
+        grid = make_grid(cells, nrow=m + 1, scale=max(1, 32 // max(self.image_shape[1:])))
+        return {"translations": grid[..., 0] if grid.shape[2] == 1 else grid}
