@@ -92,12 +92,13 @@ def model_info(name):
 
 
 def ordered_models():
-    """Registered model names in the order of the notes' sections (then by name)."""
+    """Registered model names in the order of the notes' sections, and within a section in
+    the order they are registered (``models._MODEL_MODULES``: the notes' own order)."""
     def key(name):
         section = model_info(name).section or ""
         number = re.match(r"\s*(\d+)", section)
-        return (int(number.group(1)) if number else 10**6, section, name)
-    return sorted(models.available(), key=key)
+        return (int(number.group(1)) if number else 10**6, section)
+    return sorted(models.registered(), key=key)
 
 
 def code_path(info):

@@ -66,6 +66,15 @@ def available():
     return sorted(_REGISTRY)
 
 
+def registered():
+    """Names of every registered model in the order of ``_MODEL_MODULES`` (the notes' order; models
+    registered from elsewhere after them, in the order they registered)."""
+    _load_all()
+    position = {module: i for i, module in enumerate(_MODEL_MODULES)}
+    return sorted(_REGISTRY, key=lambda n: position.get(_REGISTRY[n].cls.__module__.rpartition(".")[2],
+                                                         len(position)))
+
+
 def info(name):
     """The registry entry of ``name`` (class, kind, section of the notes, summary)."""
     _load_all()
