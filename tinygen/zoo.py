@@ -5,9 +5,16 @@
     out/results.md  one table, the one README.md shows
     out/gallery.png a row of real digits, then a row of samples per image model
 
-The budget is shared as it goes: model ``k`` of ``K`` may use the time left
-divided by the ``K - k`` models left, up to its own ``default_steps``, so a model
-that finishes early leaves its time to the ones after it. Each model trains on
+The budget is shared as it goes, by each model's needs. With T the time left,
+R the models not yet trained, w_m a model's weight (``ZOO_WEIGHTS``, 1 unless
+said: a baseline with one layer needs less than a pair of networks) and o the
+time a run takes beyond its training (evaluation, pictures; measured on the runs
+so far, ``FIRST_OVERHEAD`` before the first), model k trains for
+
+    share_k = (T - o |R| - PAGES_SECONDS) w_k / sum_{m in R} w_m       (at least 1 s)
+
+up to its own ``default_steps``, so a model that finishes early leaves its time
+to the ones after it, and the whole zoo, pages included, ends within its budget. Each model trains on
 the data its ``data_kind`` asks for (``ZOO_DATA``; digits unless said otherwise).
 One model that fails costs the others nothing: its result carries an ``error``.
 The zoo's folder is its own: running it again replaces the runs it holds.
@@ -30,6 +37,10 @@ from .train import RunResult, train
 
 DEFAULT_ZOO_MINUTES = 5.0
 ZOO_DATA = {"toy": "toy:ring"}   # data_kind -> --data; every other kind trains on "digits"
+ZOO_WEIGHTS = {"bernoulli": 0.25, "fvsbn": 0.5, "nade": 0.75, "dcgan": 1.5, "infogan": 1.5, "text2image": 1.5,
+               "cyclegan": 1.5, "stargan": 1.5, "progan": 1.5}
+FIRST_OVERHEAD = 3.0     # seconds a run takes beyond its training, until the first run is measured
+PAGES_SECONDS = 5.0      # index.html, results.md and the gallery at the end
 
 # run fields of a result, as opposed to the model's test metrics
 _RUN_KEYS = {"model", "kind", "section", "data", "data_shape", "device", "seed", "batch_size", "options",
@@ -54,12 +65,13 @@ def zoo(minutes=DEFAULT_ZOO_MINUTES, out=os.path.join("runs", "zoo"), names=None
     if progress is None:   # each model's bar, though its own log lines stay quiet
         progress = not quiet and sys.stderr.isatty()
     deadline = time.perf_counter() + minutes * 60
+    budget = _Budget(deadline, names)
     results = []
     for k, name in enumerate(names):
-        share = max(1.0, (deadline - time.perf_counter()) / (len(names) - k))
         t0 = time.perf_counter()
-        r = _train_one(name, share, out, device, seed, progress, log_every)
+        r = _train_one(name, budget.share(name), out, device, seed, progress, log_every)
         r["wall_seconds"] = round(time.perf_counter() - t0, 2)
+        budget.spent(name, r)
         results.append(r)
         if not quiet:
             status = (f"failed: {r['error']}" if r.get("error") else
@@ -71,6 +83,25 @@ def zoo(minutes=DEFAULT_ZOO_MINUTES, out=os.path.join("runs", "zoo"), names=None
     if not quiet:
         print(f"wrote {out / 'index.html'}, {out / 'results.md'} and {out / 'gallery.png'}", flush=True)
     return results
+
+
+class _Budget:
+    """The module docstring's share_k: the time left, split over the models left by weight."""
+
+    def __init__(self, deadline, names):
+        self.deadline, self.left = deadline, list(names)
+        self.overheads = []
+
+    def share(self, name):
+        overhead = sum(self.overheads) / len(self.overheads) if self.overheads else FIRST_OVERHEAD
+        free = self.deadline - time.perf_counter() - overhead * len(self.left) - PAGES_SECONDS
+        weights = sum(ZOO_WEIGHTS.get(m, 1.0) for m in self.left)
+        return max(1.0, free * ZOO_WEIGHTS.get(name, 1.0) / weights)
+
+    def spent(self, name, result):
+        self.left.remove(name)
+        if not result.get("error"):
+            self.overheads.append(max(0.0, result["wall_seconds"] - result.get("train_seconds", 0.0)))
 
 
 def _train_one(name, seconds, out, device, seed, progress, log_every):
