@@ -60,6 +60,12 @@ def promote(a, b):
     return cast(a, dtype), cast(b, dtype)
 
 
+def array_tensor(a):
+    """A Tensor around an array a backward computed directly (its fast path when no graph is
+    recorded); a NumPy scalar, which a 0-d product gives, becomes a 0-d array."""
+    return Tensor._make(np.asarray(a) if isinstance(a, np.generic) else a)
+
+
 def as_float(x):
     """A bool or integer Tensor as float32 (maths such as exp, mean or true division needs floats)."""
     if kind_rank(x.dtype) < 2:

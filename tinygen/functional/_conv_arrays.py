@@ -12,6 +12,10 @@ long side of the matrix), and the copies around it move long contiguous runs:
     products with K ordered (i, j, c) and images in NHWC memory, so a patch row
     is kw C contiguous numbers (see ``_im2col_last``, ``_col2im_last``).
 
+In the channels-last layout the input gradient (and so conv_transpose2d) skips col2im
+when the stride divides the kernel (DCGAN's 4 / 2, every stride 1): the output's
+stride phases are then one im2col of the gradient and one GEMM (``_input_grad_by_phases``).
+
 Outputs are views in whatever memory order their GEMM produced; every step
 accepts any strides, so the next layer usually reads them without a copy.
 conv2d keeps its patches for its weight gradient (K/C times the input's size,
@@ -69,18 +73,37 @@ def _col2im(cols, x_shape, kh, kw, sh, sw, ph, pw):
 
 
 def _copy_channels_last(dst, src):
-    """dst (N, H, W, C) = src (N, C, H, W).
+    """dst (N, H, W, C) = src (N, C, H, W), as one copy.
 
-    When src's channels lie a multiple of 1 KiB apart (NCHW with 16x16 or 32x32
-    images), the C values of one pixel crowd into a few cache sets and one
-    whole-array copy runs up to 4x slower than copying 8 channels at a time
-    (measured); otherwise one copy is fastest.
+    (Copying 8 channels at a time, against cache-set conflicts when the channels lie a
+    multiple of 1 KiB apart, was measured slower here in every case tried, NumPy 2.4:
+    2x for (64, 64, 16, 16) NCHW and for channel-major sources.)
     """
-    if src.strides[1] % 1024:
-        dst[...] = src.transpose(0, 2, 3, 1)
-        return
-    for c0 in range(0, src.shape[1], 8):
-        dst[..., c0:c0 + 8] = src[:, c0:c0 + 8].transpose(0, 2, 3, 1)
+    dst[...] = src.transpose(0, 2, 3, 1)
+
+
+def _window_last(x, rows, cols):
+    """Rows [r0, r1) and columns [c0, c1) of x (N, C, H, W), channels last (N, r1 - r0, c1 - c0, C):
+    zeros where they lie outside x (a border of padding), and a view when nothing is added or copied."""
+    n, c, h, w = x.shape
+    (r0, r1), (c0, c1) = rows, cols
+    if (r0, r1, c0, c1) == (0, h, 0, w) and _in_layout(x, True):
+        return x.transpose(0, 2, 3, 1)
+    out = np.zeros((n, r1 - r0, c1 - c0, c), dtype=x.dtype)
+    a0, a1, b0, b1 = max(r0, 0), min(r1, h), max(c0, 0), min(c1, w)
+    if a0 < a1 and b0 < b1:
+        _copy_channels_last(out[:, a0 - r0:a1 - r0, b0 - c0:b1 - c0], x[:, :, a0:a1, b0:b1])
+    return out
+
+
+def _patches_last(xp, kh, kw, sh, sw):
+    """The (N Ho Wo, kh kw C) matrix of the kh x kw patches of xp (N, Hp, Wp, C), K ordered (i, j, c)."""
+    n, hp, wp, c = xp.shape
+    ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
+    windows = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]   # (N, Ho, Wo, C, kh, kw)
+    cols = np.empty((n, ho, wo, kh, kw, c), dtype=xp.dtype)
+    cols[...] = windows.transpose(0, 1, 2, 4, 5, 3)
+    return cols.reshape(n * ho * wo, kh * kw * c)
 
 
 def _im2col_last(x, kh, kw, sh, sw, ph, pw):
@@ -90,17 +113,8 @@ def _im2col_last(x, kh, kw, sh, sw, ph, pw):
     The same patches with K ordered (i, j, c): in an (N, Hp, Wp, C) image one
     patch row (j, c) is kw C contiguous numbers, so the copy moves long runs.
     """
-    n, c, h, w = x.shape
-    ho, wo = _out_size(h, kh, sh, ph), _out_size(w, kw, sw, pw)
-    if ph or pw or not _in_layout(x, True):
-        xp = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
-        _copy_channels_last(xp[:, ph:ph + h, pw:pw + w], x)
-    else:
-        xp = x.transpose(0, 2, 3, 1)                                    # (N, H, W, C), a view
-    windows = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]   # (N, Ho, Wo, C, kh, kw)
-    cols = np.empty((n, ho, wo, kh, kw, c), dtype=x.dtype)
-    cols[...] = windows.transpose(0, 1, 2, 4, 5, 3)
-    return cols.reshape(n * ho * wo, kh * kw * c)
+    h, w = x.shape[2:]
+    return _patches_last(_window_last(x, (-ph, h + ph), (-pw, w + pw)), kh, kw, sh, sw)
 
 
 def _col2im_last(cols, x_shape, kh, kw, sh, sw, ph, pw):
@@ -165,8 +179,11 @@ def _channels_last(a, channels):
 
 
 def _rows(a, last):
-    """(N, C, H, W) -> the (N H W, C) matrix of its pixels; a view when a's memory fits."""
+    """(N, C, H, W) -> the (N H W, C) matrix of its pixels: a view when a's memory is either
+    layout (a GEMM reads both), else a copy in the layout ``last`` names."""
     n, c, h, w = a.shape
+    if _in_layout(a, not last):
+        last = not last
     if last:
         return a.transpose(0, 2, 3, 1).reshape(n * h * w, c)
     return a.transpose(1, 0, 2, 3).reshape(c, n * h * w).T
@@ -214,12 +231,51 @@ def _conv_input_grad(g, w, x_shape, stride, padding):
     n, c = x_shape[:2]
     o, _, kh, kw = w.shape
     if _channels_last(g, c):
+        if kh % sh == 0 and kw % sw == 0:
+            return _input_grad_by_phases(g, w, x_shape, stride, padding)
         # one product per kernel offset (a batched matmul): each offset's columns come out as
         # one contiguous (N Ho Wo, C) block, which col2im adds in long runs
         w3 = w.transpose(2, 3, 0, 1).reshape(kh * kw, o, c)
         return _col2im_last(np.matmul(_rows(g, True), w3), x_shape, kh, kw, sh, sw, ph, pw)
     cols = w.reshape(o, -1).T @ _rows(g, False).T                      # (K, N Ho Wo)
     return col2im(cols.reshape(cols.shape[0], n, -1).transpose(1, 0, 2), x_shape, kh, kw, sh, sw, ph, pw)
+
+
+# The input gradient without col2im, when the stride divides the kernel (DCGAN's 4 / 2, every
+# stride 1). Output row y = q sh + r (phase r < sh) receives g's row h from the taps
+# i = r + sh t (t < ka = kh / sh) with h = q - t, so each phase is a stride-1 correlation
+# of g with a ka x kb kernel, and all sh sw phases read the same ka x kb windows of g:
+#
+#     prod[(n, q, q'), (r, r', c)] = sum_{a, b, o} gwin[(n, q, q'), (a, b, o)] wph[(a, b, o), (r, r', c)]
+#     gwin = the ka x kb windows of g, rows q - ka + 1 .. q     (t = ka - 1 - a)
+#     wph[(a, b, o), (r, r', c)] = w[o, c, r + sh (ka - 1 - a), r' + sw (kb - 1 - b)]
+#
+# one im2col of g and one GEMM; the phases are then interleaved by one copy. Only the q
+# whose rows reach the output [ph, ph + H) are computed.
+
+def _phase_weight(w, sh, sw):
+    """wph above, (ka kb O, sh sw C), for w (O, C, kh, kw) with sh | kh and sw | kw."""
+    o, c, kh, kw = w.shape
+    ka, kb = kh // sh, kw // sw
+    w6 = w.reshape(o, c, ka, sh, kb, sw)[:, :, ::-1, :, ::-1, :]     # [o, c, a, r, b, r']
+    return w6.transpose(2, 4, 0, 3, 5, 1).reshape(ka * kb * o, sh * sw * c)
+
+
+def _input_grad_by_phases(g, w, x_shape, stride, padding):
+    """conv2d's input gradient (N, C, H, W) for sh | kh and sw | kw: a view of channels-last memory."""
+    (sh, sw), (ph, pw) = stride, padding
+    n, c, h, wd = x_shape
+    kh, kw = w.shape[2:]
+    ka, kb = kh // sh, kw // sw
+    q0, q1 = ph // sh, -(-(ph + h) // sh)                    # phases' rows q0 sh .. q1 sh cover the output
+    p0, p1 = pw // sw, -(-(pw + wd) // sw)
+    windows = _window_last(g, (q0 - ka + 1, q1), (p0 - kb + 1, p1))
+    prod = _patches_last(windows, ka, kb, 1, 1) @ _phase_weight(w, sh, sw)
+    out = np.empty((n, q1 - q0, sh, p1 - p0, sw, c), dtype=prod.dtype)
+    out[...] = prod.reshape(n, q1 - q0, p1 - p0, sh, sw, c).transpose(0, 1, 3, 2, 4, 5)
+    y0, x0 = ph - q0 * sh, pw - p0 * sw
+    out = out.reshape(n, (q1 - q0) * sh, (p1 - p0) * sw, c)[:, y0:y0 + h, x0:x0 + wd]
+    return out.transpose(0, 3, 1, 2)
 
 
 def _conv_weight_grad(x, g, kernel_size, stride, padding, cols=None):

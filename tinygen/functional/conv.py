@@ -159,7 +159,10 @@ class Relayout(Function):
 
 
 def _relayout(t, last):
-    return t if _in_layout(t.data, last) else Relayout.apply(t, last=last)
+    """t, copied to the layout ``last`` names unless its memory is already one the GEMMs read."""
+    if _in_layout(t.data, True) or _in_layout(t.data, False):
+        return t
+    return Relayout.apply(t, last=last)
 
 
 # --- argument checks and the public functions -------------------------------

@@ -12,10 +12,21 @@ map, differing only in A:
     instance_norm   x (N, C, ...)   A = the spatial axes 2, 3, ...         (per sample and channel)
     layer_norm      x (..., *S)     A = the trailing axes S = normalized_shape (per sample)
 
-Each output depends on every value it was standardized with, through mu and var;
-written with Tensor ops (mean, sub, mul, pow), the gradient comes from the graph
-and is itself differentiable (a gradient penalty passes through a critic's
-normalization layers).
+Each output depends on every value it was standardized with, through mu and var.
+With s = 1 / sqrt(var + eps), m = |A|, g = dL/dy and g_hat = gamma g = dL/dx_hat,
+the chain rule through mu and var gives (mean over A, per statistic)
+
+    dL/dx     = s (g_hat - mean_A g_hat - x_hat mean_A(g_hat x_hat))
+                + (dL/dmu + 2 dL/dvar (x - mu)) / m           (when mu, var are used too)
+    dL/dgamma = sum g x_hat,    dL/dbeta = sum g             (over every axis gamma is constant on)
+
+One op, ``Standardize``, computes y, mu and var for batch and instance norm (gamma
+and beta per channel, so constant along A) and x_hat for layer norm (whose affine
+map varies along A and follows as two ordinary products). Its backward is the
+formula above twice: on arrays in one pass per term when no graph is recorded
+(``_norm_arrays.py``), and in Tensor ops (mean, sub, mul, pow) under
+``create_graph``, so that the gradient is itself differentiable (a gradient penalty
+passes through a critic's normalization layers).
 
 Running statistics (batch_norm; instance_norm when asked) are an estimate kept for
 evaluation, updated with the unbiased variance, as PyTorch does:
@@ -30,19 +41,86 @@ replace mu and var, so a sample's output depends on nothing else in its batch.
 import numpy as np
 
 from .. import backend
+from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor
+from . import _norm_arrays
+from ._base import array_tensor, as_float
+from .elementwise import sum_to
 from .reduction import mean
 from .shape import reshape
 
 
+# --- the op: standardize, with a per-statistic affine map -------------------------
+
+class Standardize(Function):
+    """(y, mu, var): y = gamma x_hat + beta over ``axes``. The inputs are x, then weight and
+    bias where ``affine`` = (weight given, bias given) says, each broadcast as ``view``
+    against the statistics (constant along A)."""
+    input_names = ("input", "weight", "bias")
+    op_name = "standardize"
+
+    def forward(self, x, *vectors, axes, eps, view, affine):
+        self.axes, self.eps, self.view, self.affine = axes, eps, view, affine
+        rest = iter(vectors)
+        gamma, beta = (next(rest).reshape(view) if given else None for given in affine)
+        keep = any(self.needs_input_grad)
+        y, mu, var, d, s = _norm_arrays.standardize(x, gamma, beta, axes, eps, keep)
+        if keep:
+            self.d, self.s = d, s   # d = x - mu and s = 1 / sqrt(var + eps), for the fast backward
+        return y, mu, var
+
+    def backward(self, g, g_mu, g_var):
+        if is_grad_enabled():
+            return self._backward_graph(g, g_mu, g_var)
+        weight, bias = self._vectors()
+        gamma = None if weight is None else weight.data.reshape(self.view)
+        gx, g_gamma, g_beta = _norm_arrays.standardize_grad(
+            g.data, g_mu.data, g_var.data, self.d, self.s, gamma, self.axes, self.needs_input_grad[0])
+        grads = [None if gx is None else array_tensor(gx)]
+        for t, total in ((weight, g_gamma), (bias, g_beta)):
+            if t is not None:
+                grads.append(array_tensor(_norm_arrays.reduce_to(total, self.view).reshape(t.shape)))
+        return tuple(grads)
+
+    def _backward_graph(self, g, g_mu, g_var):
+        """The same gradients in Tensor ops, mu and var recomputed as a graph of x."""
+        x = self.inputs[0]
+        weight, bias = self._vectors()
+        d, s, _, _ = _moments(x, self.axes, self.eps)
+        x_hat = d * s
+        g_hat = g if weight is None else g * reshape(weight, self.view)
+        m = _norm_arrays.count(x.shape, self.axes)
+        grads = [s * (g_hat - mean(g_hat, axis=self.axes, keepdims=True)
+                      - x_hat * mean(g_hat * x_hat, axis=self.axes, keepdims=True))
+                 + (g_mu + 2 * g_var * d) / m]
+        if weight is not None:
+            grads.append(reshape(sum_to(g * x_hat, self.view), weight.shape))
+        if bias is not None:
+            grads.append(reshape(sum_to(g, self.view), bias.shape))
+        return tuple(grads)
+
+    def _vectors(self):
+        """(weight, bias) among the inputs, None where not given."""
+        rest = iter(self.inputs[1:])
+        return tuple(next(rest) if given else None for given in self.affine)
+
+
+def _standardize(x, axes, eps, weight=None, bias=None, view=None):
+    """(gamma x_hat + beta, mu, var): statistics over ``axes`` kept as size-1 axes, var biased."""
+    vectors = [t for t in (weight, bias) if t is not None]
+    return Standardize.apply(as_float(x), *vectors, axes=axes, eps=eps, view=view,
+                             affine=(weight is not None, bias is not None))
+
+
 # --- the shared steps --------------------------------------------------------
 
-def _standardize(x, axes, eps):
-    """x_hat, mu and var (biased) over ``axes``, kept as size-1 axes."""
+def _moments(x, axes, eps):
+    """d = x - mu, s = (var + eps)^(-1/2), mu and var over ``axes`` in Tensor ops (a graph of x)."""
     mu = mean(x, axis=axes, keepdims=True)
     d = x - mu
     var = mean(d * d, axis=axes, keepdims=True)
-    return d * (var + eps) ** -0.5, mu, var  # one PowScalar instead of a sqrt and a division
+    return d, (var + eps) ** -0.5, mu, var  # one PowScalar instead of a sqrt and a division
 
 
 def _standardize_frozen(x, running_mean, running_var, eps, view):
@@ -102,14 +180,13 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Tr
         if m <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got "
                              f"input shape {tuple(x.shape)} (use a batch of 2 or more, or eval mode)")
-        x_hat, mu, var = _standardize(x, (0,) + tuple(range(2, x.ndim)), eps)
+        y, mu, var = _standardize(x, (0,) + tuple(range(2, x.ndim)), eps, weight, bias, view)
         _update_running(running_mean, mu.data.reshape(c), momentum)
         _update_running(running_var, var.data.reshape(c) * (m / (m - 1)), momentum)
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
-        x_hat = _standardize_frozen(x, running_mean, running_var, eps, view)
-    return _affine(x_hat, weight, bias, view)
+        return y
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
+    return _affine(_standardize_frozen(x, running_mean, running_var, eps, view), weight, bias, view)
 
 
 def instance_norm(x, weight=None, bias=None, eps=1e-5, running_mean=None, running_var=None,
@@ -133,13 +210,12 @@ def instance_norm(x, weight=None, bias=None, eps=1e-5, running_mean=None, runnin
         if m <= 1:
             raise ValueError(f"instance_norm: expected more than 1 spatial value per channel, got "
                              f"input shape {tuple(x.shape)}")
-        x_hat, mu, var = _standardize(x, tuple(range(2, x.ndim)), eps)
+        y, mu, var = _standardize(x, tuple(range(2, x.ndim)), eps, weight, bias, view)
         if training and running_mean is not None:
             _update_running(running_mean, mu.data.reshape(n, c).mean(axis=0), momentum)
             _update_running(running_var, var.data.reshape(n, c).mean(axis=0) * (m / (m - 1)), momentum)
-    else:
-        x_hat = _standardize_frozen(x, running_mean, running_var, eps, view)
-    return _affine(x_hat, weight, bias, view)
+        return y
+    return _affine(_standardize_frozen(x, running_mean, running_var, eps, view), weight, bias, view)
 
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -159,5 +235,5 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
         if t is not None and tuple(t.shape) != shape:
             raise ValueError(f"layer_norm: {name} has shape {tuple(t.shape)}, expected normalized_shape "
                              f"{shape}")
-    x_hat = _standardize(x, tuple(range(x.ndim - k, x.ndim)), eps)[0]
+    x_hat = _standardize(x, tuple(range(x.ndim - k, x.ndim)), eps)[0]   # gamma varies along A: apart
     return _affine(x_hat, weight, bias, shape)

@@ -58,15 +58,23 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = xp.zeros_like(theta)  # v
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        m *= beta1
-        m += (1 - beta1) * g
-        v *= beta2
-        v += (1 - beta2) * (g * g)
-        # eta m_hat / (sqrt(v_hat) + eps) written as (eta / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
         bias1, bias2 = 1 - beta1 ** t, 1 - beta2 ** t
-        denom = xp.sqrt(v) / math.sqrt(bias2)
-        denom += group["eps"]
-        theta -= (lr / bias1) * m / denom
+        # in place on the state and two scratch arrays (the same roundings as the formulas)
+        tmp = xp.empty_like(theta)
+        xp.multiply(g, 1 - beta1, out=tmp)
+        m *= beta1
+        m += tmp
+        xp.multiply(g, g, out=tmp)
+        tmp *= 1 - beta2
+        v *= beta2
+        v += tmp
+        # eta m_hat / (sqrt(v_hat) + eps) written as (eta / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
+        xp.sqrt(v, out=tmp)
+        tmp /= math.sqrt(bias2)
+        tmp += group["eps"]
+        step = m * (lr / bias1)
+        step /= tmp
+        theta -= step
 
 
 class AdamW(Adam):
