@@ -168,6 +168,17 @@ def build_model(info, data_shape, options, device):
     return model.to(device) if device != "cpu" else model
 
 
+def check_batch_size(model, batch_size):
+    """A batch size the model itself refuses (its ``check_batch_size``, e.g. ProGAN's minibatch-std
+    groups) is a UsageError, said before the run starts."""
+    check = getattr(model, "check_batch_size", None)
+    if check is not None:
+        try:
+            check(batch_size)
+        except ValueError as exc:
+            raise UsageError(f"--batch-size {batch_size}: {exc}") from None
+
+
 def check_device(device):
     """The canonical device name; no CuPy or no GPU for 'cuda' is a UsageError saying which."""
     try:
@@ -224,6 +235,7 @@ def new_config(info, given, data, options):
     steps, minutes = given["steps"], given["minutes"]
     if steps is None and minutes is None:
         steps = int(cls.default_steps)
+    _run_length_option(info, options, steps)
     if given["batch_size"] is not None and given["batch_size"] < 2 and getattr(cls, "uses_batch_norm", False):
         raise UsageError(f"--batch-size {given['batch_size']}: model {info.name!r} uses batch norm, "
                          "which needs a batch of at least 2")
@@ -232,6 +244,16 @@ def new_config(info, given, data, options):
               "seed": 0 if given["seed"] is None else given["seed"], "options": options,
               "steps": steps, "minutes": minutes, "log_every": given["log_every"] or DEFAULT_LOG_EVERY}
     return config, minutes
+
+
+def _run_length_option(info, options, steps):
+    """A model whose schedule needs the run's length (a constructor option ``total_steps``, e.g.
+    the translation models' LinearDecayLR) is told the run's step count, unless ``--set
+    total_steps`` says otherwise. A run budgeted by ``--minutes`` has no step count, and
+    the model keeps its own default. A resumed run keeps the value its config recorded."""
+    if steps is not None and "total_steps" not in options \
+            and "total_steps" in inspect.signature(info.cls.__init__).parameters:
+        options["total_steps"] = int(steps)
 
 
 def _toy_option(info, data, options):

@@ -107,12 +107,18 @@ def _source_fields(source, made=None):
 
 
 def _derive(info, made, train, test, options, spec):
-    """The splits of the made kind ``made``; a bad ``domains`` option or image shape is a UsageError."""
-    domains = _domains_option(info, options)
+    """The splits of the made kind ``made``; a bad ``domains`` or ``attribute_names`` option or
+    image shape is a UsageError."""
+    domains, names = _domains_option(info, options), _option(info, options, "attribute_names", None)
     if made.startswith("unpaired") and domains not in datasets.UNPAIRED_DOMAINS:
         raise UsageError(f"--set domains: unknown domains {domains!r}; known: {', '.join(datasets.UNPAIRED_DOMAINS)}")
+    if made.startswith("attributes") and names is not None:
+        try:
+            datasets.attribute_combinations(names)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--set attribute_names={names!r}: {exc}") from None
     try:
-        return datasets.derive_splits(made, train, test, domains=domains)
+        return datasets.derive_splits(made, train, test, domains=domains, attribute_names=names)
     except ValueError as exc:   # images the transforms cannot take (a quarter turn of a non-square image)
         raise UsageError(f"--data {spec}: {exc}") from None
 
@@ -121,10 +127,16 @@ def _domains_option(info, options):
     """The unpaired domains a model asked for: ``--set domains=``, else its constructor's default."""
     if options and "domains" in options:
         return options["domains"]
-    param = inspect.signature(info.cls.__init__).parameters.get("domains")
-    if param is not None and isinstance(param.default, str):
-        return param.default
-    return datasets.DEFAULT_DOMAINS
+    domains = _option(info, options, "domains", None)
+    return domains if isinstance(domains, str) else datasets.DEFAULT_DOMAINS
+
+
+def _option(info, options, key, otherwise):
+    """``--set key=``, else the model constructor's default for ``key``, else ``otherwise``."""
+    if options and key in options:
+        return options[key]
+    param = inspect.signature(info.cls.__init__).parameters.get(key)
+    return otherwise if param is None or param.default is param.empty else param.default
 
 
 def data_kind_for(info, source):

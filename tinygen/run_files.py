@@ -374,12 +374,21 @@ def save_samples(model, path, data, n=64):
     that translates images (``translates``: CycleGAN, StarGAN) draws nothing from noise, so its
     samples are its first picture of the test images' translations."""
     if getattr(model, "translates", False):
-        first = data.test[0] if isinstance(data.test, tuple) else data.test
-        return save_array(next(iter(model.pictures(Tensor(first[:n])).values())), path)
+        return save_array(next(iter(model.pictures(picture_input(model, data, n)).values())), path)
     if data.kind == "toy":
         samples = model.sample(max(n, 1000))
         return save_scatter(samples, path, reference=data.test[:1000], title=f"{model.name}: samples")
     return save_grid(model.sample(n), path, nrow=8, scale=grid_scale(data.shape))
+
+
+def picture_input(model, data, count):
+    """What ``model.pictures`` is shown: the first ``count`` test images as a Tensor, or, for a
+    model with ``pictures_take_eval_batch`` (CycleGAN: real images of B; StarGAN: each image's
+    attributes), the first ``count`` rows of every field of the evaluation tuple, as arrays."""
+    if getattr(model, "pictures_take_eval_batch", False) and isinstance(data.test, tuple):
+        return tuple(field[:count] for field in data.test)
+    first = data.test[0] if isinstance(data.test, tuple) else data.test
+    return Tensor(first[:count])
 
 
 def save_pictures(model, folder, data, count=512):
@@ -387,10 +396,9 @@ def save_pictures(model, folder, data, count=512):
     plane, codes ...), drawn from the first ``count`` test examples, one PNG each; their names."""
     if not hasattr(model, "pictures"):
         return []
-    first = data.test[0] if isinstance(data.test, tuple) else data.test
     labels = None if data.test_labels is None else data.test_labels[:count]
     names = []
-    for name, pixels in model.pictures(Tensor(first[:count]), labels).items():
+    for name, pixels in model.pictures(picture_input(model, data, count), labels).items():
         save_array(pixels, os.path.join(folder, f"{name}.png"))
         names.append(f"{name}.png")
     return names

@@ -70,8 +70,8 @@ import numpy as np
 
 import tinygen
 from . import backend, data as datasets, serialization
-from .run_config import (UsageError, build_model, check_arguments, check_device, model_info, new_config,
-                         positive, resumed_config)
+from .run_config import (UsageError, build_model, check_arguments, check_batch_size, check_device, model_info,
+                         new_config, positive, resumed_config)
 from .run_data import load_data
 from .run_files import (CHECKPOINT, LOG, LOSSES, METRICS, RUN_FORMAT, SAMPLES, LossHistory, RunLog,
                         check_shape, load_state, plot_losses, read_checkpoint, save_pictures, save_samples,
@@ -144,6 +144,7 @@ class Run:
         # The same seed gives the same initial parameters and the same run.
         tinygen.manual_seed(config["seed"])
         self.model = build_model(info, data.shape, config["options"], device)
+        check_batch_size(self.model, config["batch_size"])
         self.loader = datasets.DataLoader(data.train, batch_size=config["batch_size"], shuffle=True,
                                           seed=config["seed"], drop_last=True, device=device)
         self.test_subset = datasets.head(data.test, EVAL_SUBSET)

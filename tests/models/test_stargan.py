@@ -48,10 +48,12 @@ def label_gradient(m, x, c):
 
 
 def test_the_label_reaches_g_with_zero_padding_and_is_cancelled_with_reflection():
-    m = tiny(image_shape=(1, 8, 12), attribute_names=("thick", "thin", "inverted"))   # rectangular
+    # rectangular, and large enough for the generator with instance norm (8x8 has none: _translation.py)
+    m = tiny(image_shape=(1, 16, 20), attribute_names=("thick", "thin", "inverted"))
+    assert any(isinstance(layer, nn.InstanceNorm2d) for layer in m.generator.modules())
     m.astype(np.float64)
     rng = np.random.default_rng(0)
-    x = Tensor(rng.uniform(-1, 1, (3, 1, 8, 12)))
+    x = Tensor(rng.uniform(-1, 1, (3, 1, 16, 20)))
     c = rng.integers(0, 2, (3, 3)).astype(np.float64)
     g_zero, change_zero = label_gradient(m, x, c)
     assert np.abs(g_zero).min() > 1e-4 and change_zero > 1e-3
@@ -107,7 +109,8 @@ def test_each_phase_touches_only_its_own_network_and_g_steps_every_fifth():
                                                               "gradient_penalty"}
     assert unchanged(m.generator, g0) and moved(m.discriminator, d0)
     d0 = snapshot(m.discriminator)
-    assert set(m.generator_step(x_model, c, target)) == {"generator", "classification_fake", "reconstruction"}
+    assert set(m.generator_step(x_model, c, target)) == {"generator", "classification_fake", "reconstruction",
+                                                          "identity"}
     assert unchanged(m.discriminator, d0) and moved(m.generator, g0)
     m = tiny()
     reported = ["generator" in m.train_step((x, c)) for _ in range(10)]
@@ -125,23 +128,46 @@ def test_the_single_changes_flip_one_attribute_and_its_exclusive_partner():
 
 
 def test_short_training_on_digits_beats_the_identity_map():
-    """A small StarGAN (lr 5e-4 to be quick: 300 steps of batch 16, 60 of them G steps, about 12 s)
-    moves from worse than the identity map to better than it on average, and inverts well."""
+    """A small StarGAN (600 steps of batch 16, 120 of them G steps, about 7 s)
+    moves from worse than the identity map to better than it on average and when inverting."""
     tinygen.manual_seed(0)
-    m = models.build("stargan", width=16, blocks=1, d_width=16, lr=5e-4, total_steps=300)
+    m = models.build("stargan", width=16, blocks=1, d_width=16, total_steps=600)
     train = data.attribute_domains()
     test = data.attribute_domains(data.digits().test_images[:150], data.digits().test_labels[:150], seed=1)
     batch = tuple(Tensor(a) for a in (test.images, test.attributes, test.sources, test.labels))
     before = m.evaluate(batch)
     rng = np.random.default_rng(0)
-    for _ in range(300):
+    for _ in range(600):
         rows = rng.choice(len(train.images), 16, replace=False)
         m.train_step((Tensor(train.images[rows]), Tensor(train.attributes[rows])))
     after = m.evaluate(batch)
     assert before["translation_error"] > before["identity_error"], before
     assert after["translation_error"] < 0.9 * after["identity_error"], after
-    assert after["translation_error_inverted"] < 0.5 * after["identity_error_inverted"], after
+    assert after["translation_error_inverted"] < 0.8 * after["identity_error_inverted"], after
     assert after["attribute_accuracy_real"] > 0.75, after
+
+
+def test_the_identity_term_is_g_asked_for_what_the_image_has():
+    m = tiny()
+    m.generator = KeepImage()
+    x, c = attribute_batch(6)
+    terms = m.generator_terms(m.to_model_range(x), c, m.target_attributes(c))
+    assert float(terms["identity"].numpy()) == 0.0          # G(x, c) = x
+    m.generator = Shift(0.25)
+    terms = m.generator_terms(m.to_model_range(x), c, m.target_attributes(c))
+    assert np.isclose(float(terms["identity"].numpy()), 5 * 0.25)
+    assert "identity" not in tiny(identity_weight=0).generator_terms(m.to_model_range(x), c, c)
+
+
+class Shift(nn.Module):
+    """G(x, c) = x + by."""
+
+    def __init__(self, by):
+        super().__init__()
+        self.by = by
+
+    def forward(self, z):
+        return z[:, :1] + self.by
 
 
 class KeepImage(nn.Module):
@@ -172,6 +198,42 @@ def test_pictures_show_every_target_of_each_image():
     grid = m.pictures(x)["translations"]
     assert grid.dtype == np.uint8 and grid.shape == (8 * 33 + 1, 13 * 33 + 1)     # the image, then 12 targets
     assert np.array_equal(grid[1:33:4, 1:33:4], (x.numpy()[0, 0] * 255 + 0.5).astype(np.uint8))
+
+
+def test_pictures_of_the_evaluation_tuple_show_each_single_change_over_its_truth():
+    m = tiny()
+    test = data.attribute_domains(data.digits().test_images[:8], seed=1)
+    batch = (test.images, test.attributes, test.sources, np.zeros(8, np.int64))
+    grid = m.pictures(batch)["translations"]
+    assert grid.shape == (2 * 8 * 33 + 1, (1 + K) * 33 + 1)          # two rows per image: made, true
+    cell = lambda row, col: grid[row * 33 + 1:(row + 1) * 33:4, col * 33 + 1:(col + 1) * 33:4]
+    as_pixels = lambda a: (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
+    targets = list(m.single_changes(test.attributes).values())
+    for col, target in enumerate(targets, start=1):
+        made = m.translate(test.images[:1], target[:1]).numpy()[0, 0]
+        assert np.array_equal(cell(0, col), as_pixels(made))
+        assert np.array_equal(cell(1, col), as_pixels(data.apply_attributes(test.sources[:1], target[:1])[0, 0]))
+    assert np.array_equal(cell(1, 0), as_pixels(test.sources[0, 0]))
+
+
+def test_the_attribute_names_reach_the_data_of_a_run(tmp_path, monkeypatch, capsys):
+    from tinygen.__main__ import main
+    from tinygen.run_config import model_info
+    from tinygen.run_data import load_data
+    names = ("thick", "inverted")
+    ds = load_data("digits", model_info("stargan"), {"attribute_names": names})
+    assert ds.train[1].shape[1] == 2 and ds.info["attribute_names"] == names
+    assert np.array_equal(ds.test[0], data.apply_attributes(ds.test[2], ds.test[1], names))
+    monkeypatch.chdir(tmp_path)
+    tiny_set = ["width=4", "blocks=1", "d_width=4"]
+    assert main(["train", "stargan", "--steps", "2", "--out", "ok", "-q", "--set", "attribute_names=thick,inverted",
+                 *tiny_set]) == 0
+    assert (tmp_path / "ok" / "translations.png").exists() or (tmp_path / "ok" / "samples.png").exists()
+    capsys.readouterr()
+    assert main(["train", "stargan", "--steps", "2", "--out", "bad", "-q", "--set", "attribute_names=thick,bold",
+                 *tiny_set]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "bold" in err and "thick, thin" in err, err
 
 
 def test_bad_attributes_and_images_are_one_clear_line():

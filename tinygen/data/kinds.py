@@ -124,9 +124,10 @@ def derived_fields(kind):
     return _MADE.get(kind, ())
 
 
-def derive_splits(kind, train, test, domains=DEFAULT_DOMAINS):
+def derive_splits(kind, train, test, domains=DEFAULT_DOMAINS, attribute_names=None):
     """The training and test splits (dicts with "images" and "labels") of ``kind``, made as
-    ``captioned_digits``, ``unpaired_domains(domains)`` or ``attribute_domains`` make them, and
+    ``captioned_digits``, ``unpaired_domains(domains)`` or ``attribute_domains(names=attribute_names)``
+    (None: ``ATTRIBUTES``) make them, and
     what a model of them needs to know: ``(train, test, info)``.
 
     info: {"vocabulary", "caption_attributes"} (the thresholds fitted on the training split
@@ -149,9 +150,10 @@ def derive_splits(kind, train, test, domains=DEFAULT_DOMAINS):
             m["labels"] = m["labels_a"]
         info = {"domains": domains, "transform": domain_transform(domains)}
     elif family == "attributes":
-        made = [attribute_domains(s["images"], s["labels"], seed=seed)._asdict()
+        names = ATTRIBUTES if attribute_names is None else tuple(attribute_names)
+        made = [attribute_domains(s["images"], s["labels"], seed=seed, names=names)._asdict()
                 for s, seed in ((train, 0), (test, 1))]
-        info = {"attribute_names": ATTRIBUTES}
+        info = {"attribute_names": names}
     else:
         raise ValueError(f"derive_splits: kind {kind!r} is not made from labelled images; those that are: "
                          + ", ".join(repr(k) for k in _MADE))

@@ -15,9 +15,31 @@ w = ``width`` channels, ``pad`` the padding of every stride-1 convolution:
     conv-transpose 3x3 s2 p1 op1 (2w -> w)  IN ReLU       (H, W)       (H/2 - 1) 2 - 2 + 3 + 1 = H
     pad 3, conv 7x7 (w -> C_out)         tanh             the image in [-1, 1]
 
-The reference code downsamples twice on 256x256 images; an 8x8 digit has room for
-one (8 -> 4; 28x28 MNIST 28 -> 14), and the residual blocks then see the whole
-digit. ``pad`` is reflection (CycleGAN: the border is made of image, so the
+The reference code downsamples twice on 256x256 images; 28x28 MNIST has room for
+one (28 -> 14), and the residual blocks then see the whole digit.
+
+Small images (a side below ``SMALL`` = 16 pixels, the 8x8 digits) get the same
+parts without the resampling and without instance norm (``small_generator``):
+
+    conv 7x7 (C_in -> w) ReLU,  ``blocks`` x residual block (w): x + conv3(ReLU(conv3(x))),
+    conv 7x7 (w -> C_out) tanh                                 all at (H, W), with biases
+
+Measured on the digits (the generator alone trained on the true pairs (a, dilate(a))
+with L1, 1000 steps of 8, lr 1e-3; the identity map's error is 0.117): the network
+above reaches 0.057 and the small one 0.025 (zero padding; 0.021 with reflection
+and x + Delta, below). Two reasons. (i) IN on an 8x8 map normalizes each channel
+over 64 values, so each image's ink mass and contrast, the very thing that tells
+thick from thin, is divided out at every layer (full resolution with only the first
+IN removed: 0.040). (ii) 8 -> 4 -> 8 keeps 16 positions, and a ring of one pixel
+must be drawn back by the transposed convolution; at full resolution a few 3x3
+convolutions hold a 3x3 dilation exactly. The receptive field, 7 + 4 ``blocks`` + 6
+= 25 pixels with 3 blocks, still covers an 8x8 image from any pixel (a quarter turn
+moves a pixel up to 14 rows or columns away). (Adding the input, y = x + Delta(x)
+without tanh, reaches 0.014 on the pairs (zero padding) but, starting at the map that changes
+nothing, which the cycle and identity terms reward, stays near it in CycleGAN's
+training: 0.095 against 0.068 with tanh.)
+
+``pad`` is reflection (CycleGAN: the border is made of image, so the
 output has no dark frame) or zeros (StarGAN: its module docstring says why it
 must be). IN is instance norm, each image's channel by its own mean and variance;
 CycleGAN's has no affine step, StarGAN's has one (``affine``). No convolution
@@ -39,9 +61,10 @@ constant for the first half of the run and then lower it linearly to zero
 default T / 2): lr_t = lr for t <= D, lr (T - t) / (T - D) after. One scheduler
 per optimizer steps once per ``train_step``; its epoch is the model's step count
 t. Its state travels in ``training_state()`` beside the optimizers', so a resumed
-run continues on the same line. ``total_steps`` should be the run's length
-(``--set total_steps=N`` with ``--steps N``); the default is the class's
-``default_steps``, the length of ``tinygen train MODEL`` without --steps.
+run continues on the same line. ``total_steps`` should be the run's length:
+``tinygen train`` passes its ``--steps`` (or the class's ``default_steps``) unless
+``--set total_steps`` is given; a run budgeted by ``--minutes`` has no step count
+and keeps the default, the class's ``default_steps``.
 """
 import contextlib
 
@@ -55,6 +78,8 @@ from ._adversarial import _positive
 from .base import GenerativeModel
 
 PADDINGS = ("reflect", "zeros")
+SMALL = 16
+"""Images with a side below this many pixels get ``small_generator`` (module docstring)."""
 
 
 # --- the networks -----------------------------------------------------------------
@@ -67,14 +92,20 @@ def _conv(in_channels, out_channels, kernel, pad, bias=False):
     return [Conv2d(in_channels, out_channels, kernel, padding=half, bias=bias)]
 
 
-class ResidualBlock(Module):
-    """x + IN(conv3(ReLU(IN(conv3(x))))): the block may only add to x, so a block that learned
-    nothing passes the image through."""
+def _norm(channels, affine, norm):
+    """IN after a convolution (which then has no bias), or nothing (and the convolution has one)."""
+    return [InstanceNorm2d(channels, affine=affine)] if norm else []
 
-    def __init__(self, channels, pad, affine):
+
+class ResidualBlock(Module):
+    """x + IN(conv3(ReLU(IN(conv3(x))))), or without the IN when not ``norm``: the block may only add
+    to x, so a block that learned nothing passes the image through."""
+
+    def __init__(self, channels, pad, affine, norm=True):
         super().__init__()
-        self.body = Sequential(*_conv(channels, channels, 3, pad), InstanceNorm2d(channels, affine=affine), ReLU(),
-                               *_conv(channels, channels, 3, pad), InstanceNorm2d(channels, affine=affine))
+        self.body = Sequential(*_conv(channels, channels, 3, pad, bias=not norm), *_norm(channels, affine, norm),
+                               ReLU(), *_conv(channels, channels, 3, pad, bias=not norm),
+                               *_norm(channels, affine, norm))
 
     def forward(self, x):
         return x + self.body(x)
@@ -90,6 +121,22 @@ def resnet_generator(in_channels, out_channels, width, blocks, pad, affine):
         ConvTranspose2d(2 * w, w, 3, stride=2, padding=1, output_padding=1, bias=False),
         InstanceNorm2d(w, affine=affine), ReLU(),
         *_conv(w, out_channels, 7, pad, bias=True), Tanh())
+
+
+def small_generator(in_channels, out_channels, width, blocks, pad):
+    """The full-resolution generator for small images (module docstring), no IN: in [-1, 1]."""
+    w = width
+    return Sequential(
+        *_conv(in_channels, w, 7, pad, bias=True), ReLU(),
+        *(ResidualBlock(w, pad, affine=False, norm=False) for _ in range(blocks)),
+        *_conv(w, out_channels, 7, pad, bias=True), Tanh())
+
+
+def translation_generator(image_shape, in_channels, out_channels, width, blocks, pad, affine):
+    """``small_generator`` for images with a side below ``SMALL``, ``resnet_generator`` otherwise."""
+    if min(image_shape[1:]) < SMALL:
+        return small_generator(in_channels, out_channels, width, blocks, pad)
+    return resnet_generator(in_channels, out_channels, width, blocks, pad, affine)
 
 
 def patch_body(in_channels, width, strided, slope, instance_norm):
