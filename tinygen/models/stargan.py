@@ -138,7 +138,7 @@ class TwoHeadDiscriminator(Module):
 
 @register("stargan", kind="implicit", section="7. GAN",
           summary="one generator G(x, c) for every attribute target c (tiled label channels, zero padding), "
-                  "a critic with an attribute head, WGAN-GP, classification and reconstruction terms")
+                  "a critic with an attribute head, WGAN-GP, classification, reconstruction and identity terms")
 class StarGAN(TranslationModel):
     default_steps = 3000
     default_batch_size = 16
