@@ -390,3 +390,17 @@ def test_zoo_writes_index_and_results(tmp_path):
     row = next(l for l in table if l.startswith("| bernoulli |"))
     nll = json.loads((zoo / "bernoulli" / "metrics.json").read_text())["nll_nats"]
     assert "explicit" in row and f"{nll:.2f} nats" in row
+
+
+@pytest.mark.parametrize("given, expected", [({}, "1"), ({"OMP_NUM_THREADS": "2"}, "2")])
+def test_the_command_line_runs_one_blas_thread_unless_told(given, expected):
+    """Set before NumPy loads: the command line's BLAS has one thread, or the number the user set."""
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                              "MKL_NUM_THREADS")}
+    env.update(given)
+    code = ("import os, sys; from tinygen.__main__ import main; main(['list']); "
+            "print(os.environ['OMP_NUM_THREADS'], 'numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
+    assert out.split()[-2] == expected
