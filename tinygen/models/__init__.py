@@ -22,7 +22,7 @@ from .base import GenerativeModel
 _REGISTRY = {}
 # model files imported on first use of the registry (each registers itself)
 _MODEL_MODULES = ["bernoulli", "fvsbn", "nade", "pixelrnn", "pixelcnn", "vae", "aae", "wae",
-                  "gan", "dcgan", "infogan", "text2image", "cyclegan", "stargan"]
+                  "gan", "dcgan", "infogan", "text2image", "cyclegan", "stargan", "progan"]
 
 
 class ModelInfo:

@@ -25,13 +25,15 @@ from .reshape import Flatten, Unflatten, Reshape, Dropout
 from .recurrent import LSTM
 from .conv import Conv2d, ConvTranspose2d
 from .masked import MaskedConv2d, RowLSTM, DiagonalBiLSTM
+from .progressive import PixelNorm, MinibatchStd, EqualizedLinear, EqualizedConv2d
 
 __all__ = ["functional", "init", "Module", "Parameter", "LoadStateDictError", "IncompatibleKeys",
            "Sequential", "ModuleList", "Linear", "Identity", "Embedding", "BatchNorm1d", "BatchNorm2d",
            "InstanceNorm2d", "LayerNorm", "batch_norm", "AvgPool2d", "MaxPool2d", "Upsample",
            "ReflectionPad2d", "ReplicationPad2d", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh",
            "Softplus", "Flatten", "Unflatten", "Reshape", "Dropout", "LSTM", "Conv2d", "ConvTranspose2d",
-           "MaskedConv2d", "RowLSTM", "DiagonalBiLSTM"]
+           "MaskedConv2d", "RowLSTM", "DiagonalBiLSTM", "PixelNorm", "MinibatchStd", "EqualizedLinear",
+           "EqualizedConv2d"]
 
 # ``import tinygen.nn.functional as F`` (PyTorch's spelling) finds the same module as
 # ``import tinygen.functional as F``: register it under the nn name too.
