@@ -356,7 +356,7 @@ class ProGAN(AdversarialModel):
         x = self.check_data(batch)
         self.check_batch_size(x.shape[0])
         losses = super().train_step(x)
-        if self.ema_warmup:   # the average of the updates so far, until 0.999 takes over (t ~ 9000)
+        if self.ema_warmup:   # decay_t = min(0.999, (1 + t) / (10 + t)): see "Sampling" above
             t = self.ema.num_updates
             self.ema.decay = min(self.ema_decay, (1 + t) / (10 + t))
         self.ema.update()
