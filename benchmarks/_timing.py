@@ -59,6 +59,22 @@ def limit_threads(n, torch=None):
         torch.set_num_threads(n)
 
 
+def model_benchmark_args(doc, **sizes):
+    """A model benchmark's command line: ``--threads``, ``--rounds`` and one int option per
+    ``sizes`` entry (name -> default); returns (args, torch or None), threads already limited."""
+    import argparse
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=3)
+    for name, default in sizes.items():
+        parser.add_argument(f"--{name}", type=int, default=default)
+    args = parser.parse_args()
+    torch = try_import_torch()
+    if args.threads:
+        limit_threads(args.threads, torch)
+    return args, torch
+
+
 def measure_pair(ours, theirs, repeat=5, rounds=3):
     """(median time of ours, median time of theirs or None, median of the rounds' ratios or None).
 

@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygen  # noqa: E402
-from _timing import limit_threads, measure_pair, try_import_torch, print_table  # noqa: E402
+from _timing import measure_pair, model_benchmark_args, print_table  # noqa: E402
 
 SHAPE = (1, 28, 28)
 
@@ -69,16 +69,7 @@ def torch_step(torch, batch, latent_dim, width):
 
 
 def main():
-    import argparse
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--width", type=int, default=32)
-    args = parser.parse_args()
-    torch = try_import_torch()
-    if args.threads:
-        limit_threads(args.threads, torch)
+    args, torch = model_benchmark_args(__doc__, batch=64, width=32)
     model, ours = tinygen_step(args.batch, args.width)
     theirs = None
     if torch is not None:

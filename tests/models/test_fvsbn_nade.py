@@ -20,6 +20,8 @@ from tinygen import data, models
 from tinygen.autograd.tensor import Tensor
 from tinygen.models import counting
 
+from training import train_for
+
 SHAPES = [(1, 2, 2), (1, 3, 3), (1, 2, 4)]
 
 
@@ -256,14 +258,7 @@ def test_training_lowers_the_test_nll(digits01, name, options):
     tinygen.manual_seed(0)
     m = models.build(name, image_shape=(1, 8, 8), **options)
     before = m.evaluate(test)["nll_nats"]
-    loader = data.DataLoader(train, batch_size=64, seed=0)
-    step = 0
-    while step < 300:
-        for batch in loader:
-            m.train_step(batch)
-            step += 1
-            if step == 300:
-                break
+    train_for(m, data.DataLoader(train, batch_size=64, seed=0), 300)
     after = m.evaluate(test)["nll_nats"]
     assert before > 43 and after < 22          # from about D ln 2 = 44.4 nats to below bernoulli's 24.6
 

@@ -22,6 +22,7 @@ from tinygen.models import text2image
 from tinygen.models._text_encoder import TextEncoder
 
 from gan_checks import moved, snapshot, unchanged
+from training import train_for
 
 SMALL = dict(width=16, noise_dim=8, embed_dim=16, text_proj=16)
 VOCAB = data.CAPTION_VOCABULARY
@@ -257,14 +258,7 @@ def trained(splits):
     m = small(d_lr=1e-3)
     evaluation = batch_of(test, np.arange(len(test["labels"])), "captioned_truth")
     before = m.evaluate(evaluation)
-    loader = data.DataLoader(data.batch_arrays("captioned", train), batch_size=32, shuffle=True, seed=0)
-    steps = 0
-    while steps < 600:
-        for batch in loader:
-            m.train_step(batch)
-            steps += 1
-            if steps == 600:
-                break
+    train_for(m, data.DataLoader(data.batch_arrays("captioned", train), batch_size=32, shuffle=True, seed=0), 600)
     return m, before, m.evaluate(evaluation), evaluation
 
 
