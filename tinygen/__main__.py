@@ -221,7 +221,7 @@ def cmd_sample(args):
     model = restore_model(ckpt, args.checkpoint, device)
     if args.caption:
         return _sample_captions(model, args, out)
-    if getattr(model, "translates", False):   # CycleGAN, StarGAN: translations of test images
+    if model.translates:   # CycleGAN, StarGAN: translations of test images
         from tinygen.run_files import save_samples
         save_samples(model, out, load_data(ckpt["config"]["data"], model_info(args.model),
                                            ckpt["config"]["options"]), n=args.n)

@@ -373,7 +373,7 @@ def save_samples(model, path, data, n=64):
     """A grid of ``n`` samples (images), or a scatter plot over the test data (2-D points); a model
     that translates images (``translates``: CycleGAN, StarGAN) draws nothing from noise, so its
     samples are its first picture of the test images' translations."""
-    if getattr(model, "translates", False):
+    if model.translates:
         return save_array(next(iter(model.pictures(picture_input(model, data, n)).values())), path)
     if data.kind == "toy":
         samples = model.sample(max(n, 1000))
@@ -385,7 +385,7 @@ def picture_input(model, data, count):
     """What ``model.pictures`` is shown: the first ``count`` test images as a Tensor, or, for a
     model with ``pictures_take_eval_batch`` (CycleGAN: real images of B; StarGAN: each image's
     attributes), the first ``count`` rows of every field of the evaluation tuple, as arrays."""
-    if getattr(model, "pictures_take_eval_batch", False) and isinstance(data.test, tuple):
+    if model.pictures_take_eval_batch and isinstance(data.test, tuple):
         return tuple(field[:count] for field in data.test)
     first = data.test[0] if isinstance(data.test, tuple) else data.test
     return Tensor(first[:count])

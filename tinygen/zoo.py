@@ -144,7 +144,7 @@ def write_gallery(results, out, per_row=16):
         ckpt_path = out / r["model"] / CHECKPOINT
         ckpt = read_checkpoint(ckpt_path)
         model = restore_model(ckpt, ckpt_path)
-        if getattr(model, "translates", False):   # draws nothing from noise; its samples.png shows translations
+        if model.translates:   # draws nothing from noise; its samples.png shows translations
             continue
         tinygen.manual_seed(0)
         rows.append((r["model"], model.sample(per_row).numpy()))

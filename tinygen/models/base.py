@@ -36,6 +36,12 @@ attributes, so a model file sets them once and the CLI needs no change):
                         gives wins (the GAN: images, or 2-D points)
     eval_data_kind      (optional) what ``evaluate`` gets instead, where the data has it
                         (InfoGAN trains on images alone and is scored with the labels)
+    translates = True   the model maps images to images and draws nothing from noise
+                        (CycleGAN, StarGAN): its samples.png, ``tinygen sample`` and the
+                        zoo show translations of test images instead of ``sample(n)``
+    pictures_take_eval_batch = True
+                        ``pictures`` gets the whole evaluation batch (a tuple of the
+                        ``eval_data_kind``'s fields), not only its first field
 
 ``train_step`` returns every loss it computed on that step; a loss computed only
 on some steps (a generator updated every n-th critic step) is simply absent from
@@ -145,6 +151,8 @@ class GenerativeModel(Module):
     default_batch_size = 64
     default_lr = None
     binary = False
+    translates = False
+    pictures_take_eval_batch = False
     data_kind = "image"
 
     def __init_subclass__(cls, **kwargs):
