@@ -1,9 +1,10 @@
 """``tinygen zoo``: every registered model trained within one budget, and the pages that show them.
 
     out/MODEL/      a full training run per model (``tinygen.train``)
-    out/index.html  a section per model: samples, losses, test metrics, relative links
-    out/results.md  one table, the one README.md shows
+    out/index.html  the summary tables grouped as the notes are, then a section per model
+    out/results.md  the summary tables
     out/gallery.png a row of real digits, then a row of samples per image model
+                    (the pages: ``tinygen.zoo_pages``)
 
 The budget is shared as it goes, by each model's needs. With T the time left,
 R the models not yet trained, w_m a model's weight (``ZOO_WEIGHTS``, 1 unless
@@ -19,21 +20,17 @@ the data its ``data_kind`` asks for (``ZOO_DATA``; digits unless said otherwise)
 One model that fails costs the others nothing: its result carries an ``error``.
 The zoo's folder is its own: running it again replaces the runs it holds.
 """
-import html
 import os
 import sys
 import time
 import traceback
 from pathlib import Path
 
-import tinygen
-from . import data as datasets
-from .imaging import _font, _save_png, make_grid
-from .run_config import DEFAULT_LOG_EVERY, UsageError, code_path, model_info, ordered_models, positive
-from .run_files import (CHECKPOINT, LOG, LOSSES, METRICS, SAMPLES, headline_metric, read_checkpoint,
-                        restore_model, write_text)
+from .run_config import DEFAULT_LOG_EVERY, UsageError, model_info, ordered_models, positive
+from .run_files import headline_metric
 from .run_folder import check_out_folder
 from .train import RunResult, train
+from .zoo_pages import reported_metrics, write_zoo_pages
 
 DEFAULT_ZOO_MINUTES = 5.0
 ZOO_DATA = {"toy": "toy:ring"}   # data_kind -> --data; every other kind trains on "digits"
@@ -41,11 +38,6 @@ ZOO_WEIGHTS = {"bernoulli": 0.25, "fvsbn": 0.5, "nade": 0.75, "dcgan": 1.5, "inf
                "cyclegan": 1.5, "stargan": 1.5, "progan": 1.5}
 FIRST_OVERHEAD = 3.0     # seconds a run takes beyond its training, until the first run is measured
 PAGES_SECONDS = 5.0      # index.html, results.md and the gallery at the end
-
-# run fields of a result, as opposed to the model's test metrics
-_RUN_KEYS = {"model", "kind", "section", "data", "data_shape", "device", "seed", "batch_size", "options",
-             "step", "epochs", "train_seconds", "steps_per_second", "interrupted", "losses",
-             "wall_seconds", "error", "pictures", "signal", "notes"}
 
 
 def zoo(minutes=DEFAULT_ZOO_MINUTES, out=os.path.join("runs", "zoo"), names=None, device="cpu",
@@ -120,119 +112,10 @@ def _train_one(name, seconds, out, device, seed, progress, log_every):
 
 def _headline(metrics):
     """The zoo's one number: test NLL for explicit models, else the model's first metric."""
-    name = headline_metric(k for k in metrics if k not in _RUN_KEYS and isinstance(metrics[k], (int, float))
-                           and not isinstance(metrics[k], bool))
+    name = headline_metric(reported_metrics(metrics))
     if name == "nll_nats":
         text = f"{metrics['nll_nats']:.2f} nats"
         if "bits_per_dim" in metrics:
             text += f" ({metrics['bits_per_dim']:.3f} bits/dim)"
         return text
     return f"{name} {metrics[name]:.4g}" if name is not None else "-"
-
-
-def _model_dir_link(r, name):
-    return f"{r['model']}/{name}"
-
-
-def write_gallery(results, out, per_row=16):
-    """gallery.png: a row of real digits, then a row of samples per image model, each labelled."""
-    from PIL import Image, ImageDraw
-    rows = [("data", datasets.digits().test_images[:per_row])]
-    for r in results:
-        if r.get("error") or r.get("data") != "digits":
-            continue
-        ckpt_path = out / r["model"] / CHECKPOINT
-        ckpt = read_checkpoint(ckpt_path)
-        model = restore_model(ckpt, ckpt_path)
-        if model.translates:   # draws nothing from noise; its samples.png shows translations
-            continue
-        tinygen.manual_seed(0)
-        rows.append((r["model"], model.sample(per_row).numpy()))
-    strips = [make_grid(images, nrow=per_row, padding=1, scale=3) for _, images in rows]
-    label_w, gap = 110, 4
-    width = label_w + max(s.shape[1] for s in strips)
-    height = sum(s.shape[0] for s in strips) + gap * (len(strips) - 1)
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
-    draw, font, y = ImageDraw.Draw(canvas), _font(), 0
-    for (label, _), strip in zip(rows, strips):
-        canvas.paste(Image.fromarray(strip[..., 0]).convert("RGB"), (label_w, y))
-        draw.text((6, y + strip.shape[0] / 2 - 6), label, fill=(0, 0, 0), font=font)
-        y += strip.shape[0] + gap
-    return _save_png(canvas, out / "gallery.png")   # a temporary file, then a rename
-
-
-def write_zoo_pages(results, out, minutes, seed, device):
-    """index.html (a section per model, relative links) and results.md (one table)."""
-    out = Path(out)
-    try:
-        write_gallery(results, out)
-        gallery = True
-    except Exception:   # a picture is not worth losing the tables for
-        gallery = False
-    command = f"tinygen zoo --minutes {minutes:g}" + (f" --seed {seed}" if seed else "") + \
-        (f" --device {device}" if device != "cpu" else "")
-    write_text(str(out / "results.md"), _results_markdown(results, minutes, seed, device, command))
-    write_text(str(out / "index.html"), _index_html(results, minutes, seed, device, command, gallery))
-
-
-def _results_markdown(results, minutes, seed, device, command):
-    md = ["# tinygen zoo", "",
-          f"Every registered model trained on the bundled 8x8 digits (binarized for binary models; "
-          f"2-D models on toy:ring) within {minutes:g} minutes in all, seed {seed}, on {device}: "
-          f"`{command}`. Test NLL is on the {len(datasets.digits().test_images)} digits test images "
-          "(lower is better); implicit models show their own sample metric.", "",
-          "| model | kind | section | test NLL (nats) or sample metric | steps | training time |",
-          "|---|---|---|---|---|---|"]
-    for r in results:
-        if r.get("error"):
-            md.append(f"| {r['model']} | {r['kind']} | {r['section']} | failed: {r['error']} | - | - |")
-        else:
-            md.append(f"| {r['model']} | {r['kind']} | {r['section']} | {_headline(r)} | {r['step']} "
-                      f"| {r['train_seconds']:.1f} s |")
-    return "\n".join(md) + "\n"
-
-
-def _index_html(results, minutes, seed, device, command, gallery):
-    e = html.escape
-    parts = ["<!doctype html>", "<html><head><meta charset='utf-8'><title>tinygen zoo</title>",
-             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-             "img{image-rendering:pixelated;margin-right:1em;vertical-align:top}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
-             "section{border-top:1px solid #ddd;margin-top:2em}</style></head><body>",
-             "<h1>tinygen zoo</h1>",
-             f"<p>Every registered model trained on the bundled 8x8 digits within {minutes:g} minutes "
-             f"in all (seed {seed}, {e(device)}): <code>{e(command)}</code>. "
-             "The table is also in <a href='results.md'>results.md</a>.</p>"]
-    if gallery:
-        parts.append("<p><img src='gallery.png' alt='real digits, then samples of each model'></p>")
-    parts += [_model_section(r) for r in results]
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
-
-
-def _model_section(r):
-    """One model's part of index.html: what it is, its pictures, its numbers, its files."""
-    e, name = html.escape, r["model"]
-    info = model_info(name)
-    head = (f"<section id='{e(name)}'><h2>{e(name)}</h2>"
-            f"<p>{e(r['kind'] or '')} model, section {e(r['section'] or '')}: "
-            f"{e(info.summary or '')} (<code>{e(code_path(info))}</code>)</p>")
-    if r.get("error"):
-        return head + f"\n<p><b>failed:</b> {e(r['error'])}</p></section>"
-    own = "".join(f"<img src='{e(_model_dir_link(r, p))}' alt='{e(p[:-4])} of {e(name)}'>"
-                  for p in r.get("pictures") or [])
-    pictures = (f"<p><img src='{e(_model_dir_link(r, SAMPLES))}' alt='samples of {e(name)}'>"
-                f"<img src='{e(_model_dir_link(r, LOSSES))}' alt='training losses of {e(name)}' width='480'>"
-                f"{own}</p>")
-    rows = [("test " + k, f"{v:.4f}") for k, v in r.items()
-            if k not in _RUN_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)]
-    rows += [("steps", r["step"]), ("epochs", r["epochs"]), ("training time", f"{r['train_seconds']:.1f} s"),
-             ("steps per second", r["steps_per_second"]), ("data", r["data"]),
-             ("final training losses", ", ".join(f"{k} {v:.4g}" for k, v in r["losses"].items()))]
-    table = ("<table>" + "".join(f"<tr><th>{e(str(a))}</th><td>{e(str(b))}</td></tr>" for a, b in rows)
-             + "</table>")
-    links = (f"<p><a href='{e(_model_dir_link(r, LOG))}'>log.csv</a> · "
-             f"<a href='{e(_model_dir_link(r, METRICS))}'>metrics.json</a> · "
-             f"<a href='{e(_model_dir_link(r, CHECKPOINT))}'>checkpoint.npz</a> · again: "
-             f"<code>tinygen train {e(name)} --steps {r['step']}</code></p></section>")
-    return "\n".join([head, pictures, table, links])
