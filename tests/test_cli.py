@@ -127,6 +127,14 @@ def test_list_shows_each_model_with_kind_and_section(tmp_path):
     assert len(out.splitlines()) == len(models.available())
 
 
+def test_the_readme_model_table_is_the_markdown_listing_and_says_what_the_tests_prove(tmp_path):
+    listing = cli(["list", "--markdown"], tmp_path).stdout.splitlines()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text().splitlines()
+    assert [line for line in listing if line not in readme] == []   # regenerate the README's table
+    assert len(listing) == 2 + len(models.available())
+    assert all(models.info(n).tested for n in models.registered())
+
+
 def test_sample_and_eval_a_checkpoint(trained):
     cwd, run, _ = trained
     cli(["sample", "bernoulli", "--checkpoint", run / "checkpoint.npz", "--n", 16, "--out", "s.png"], cwd)

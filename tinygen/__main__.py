@@ -142,10 +142,11 @@ def cmd_list(args):
     from tinygen.run_config import code_path, model_info, ordered_models
     infos = [model_info(n) for n in ordered_models()]
     if args.markdown:
-        print("| section of the notes | model | kind | what it learns | code |")
-        print("|---|---|---|---|---|")
+        print("| section of the notes | model | kind | what it learns | what its tests prove | code |")
+        print("|---|---|---|---|---|---|")
         for i in infos:
-            print(f"| {i.section} | `{i.name}` | {i.kind} | {i.summary} | [`{code_path(i)}`]({code_path(i)}) |")
+            print(f"| {i.section} | `{i.name}` | {i.kind} | {i.summary} | {i.tested or '-'} "
+                  f"| [`{code_path(i)}`]({code_path(i)}) |")
         return 0
     width = max(len(i.name) for i in infos)
     for i in infos:

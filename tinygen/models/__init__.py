@@ -26,19 +26,21 @@ _MODEL_MODULES = ["bernoulli", "fvsbn", "nade", "pixelrnn", "pixelcnn", "vae", "
 
 
 class ModelInfo:
-    __slots__ = ("name", "cls", "kind", "section", "summary")
+    __slots__ = ("name", "cls", "kind", "section", "summary", "tested")
 
-    def __init__(self, name, cls, kind, section, summary):
+    def __init__(self, name, cls, kind, section, summary, tested=""):
         self.name, self.cls, self.kind, self.section, self.summary = name, cls, kind, section, summary
+        self.tested = tested
 
     def __repr__(self):
         return f"ModelInfo({self.name!r}, kind={self.kind!r}, section={self.section!r})"
 
 
-def register(name, kind, section, summary):
+def register(name, kind, section, summary, tested=""):
     """Class decorator: make ``cls`` buildable as ``build(name, ...)``.
 
-    kind: 'explicit' (gives log p(x)) or 'implicit' (a sampler only).
+    kind: 'explicit' (gives log p(x)) or 'implicit' (a sampler only). tested: the
+    properties the model's tests prove, one line (README's model table shows it).
     """
     if kind not in ("explicit", "implicit"):
         raise ValueError(f"register: kind must be 'explicit' or 'implicit', got {kind!r}")
@@ -50,7 +52,7 @@ def register(name, kind, section, summary):
         if not issubclass(cls, GenerativeModel):
             raise TypeError(f"register: {cls.__name__} must subclass tinygen.models.GenerativeModel")
         cls.name, cls.kind = name, kind
-        _REGISTRY[name] = ModelInfo(name, cls, kind, section, summary)
+        _REGISTRY[name] = ModelInfo(name, cls, kind, section, summary, tested)
         return cls
     return wrap
 

@@ -77,7 +77,9 @@ from .base import descend, frozen
 
 
 @register("aae", kind="implicit", section="5. AAE and WAE",
-          summary="autoencoder + latent discriminator, three phases; any samplable prior (gaussian, mixture, ...)")
+          summary="autoencoder + latent discriminator, three phases; any samplable prior (gaussian, mixture, ...)",
+          tested="each of the three phases changes only its own parameters; D labels prior draws real; "
+                 "training lowers the latent MMD; labelled encodings land in their component")
 class AAE(LatentAutoencoder):
     data_kind = "labelled"        # labels used only with labels=True (see the module docstring)
     default_steps = 6000

@@ -24,7 +24,9 @@ from .base import GenerativeModel, bernoulli_log_prob
 
 
 @register("bernoulli", kind="explicit", section="1. conditional independence",
-          summary="independent Bernoulli pixels (D parameters): the baseline")
+          summary="independent Bernoulli pixels (D parameters): the baseline",
+          tested="the probabilities of all images sum to one; training reaches the pixel means; sample "
+                 "frequencies match the density")
 class BernoulliPixels(GenerativeModel):
     binary = True   # pixels are 0 or 1: the command line binarizes the data first
 

@@ -163,7 +163,9 @@ def cyclegan_discriminator(image_shape, width):
 
 @register("cyclegan", kind="implicit", section="7. GAN",
           summary="unpaired translation A <-> B: two ResNet generators, two PatchGAN discriminators, "
-                  "least squares, cycle and identity L1 terms, a buffer of 50 fakes")
+                  "least squares, cycle and identity L1 terms, a buffer of 50 fakes",
+          tested="cycle loss 0 for identities and an invertible pair; the buffer's first 50 pass, then swap "
+                 "with p = 1/2, stored detached; the rate schedule survives a resume; beats the identity map")
 class CycleGAN(TranslationModel):
     default_steps = 2000
     default_batch_size = 8

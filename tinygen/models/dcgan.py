@@ -60,7 +60,9 @@ def dcgan_init(module):
 
 
 @register("dcgan", kind="implicit", section="7. GAN",
-          summary="convolutional GAN: strided convs in D, transposed convs in G, batch norm, N(0, 0.02) init")
+          summary="convolutional GAN: strided convs in D, transposed convs in G, batch norm, N(0, 0.02) init",
+          tested="batch norm couples the batch in training only; N(0, 0.02) initial weights; FD falls during "
+                 "training")
 class DCGAN(AdversarialModel):
     default_steps = 2500
     default_batch_size = 64

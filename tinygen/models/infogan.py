@@ -148,7 +148,9 @@ class SharedBodyDiscriminator(Module):
 
 @register("infogan", kind="implicit", section="7. GAN",
           summary="DCGAN whose generator input carries a categorical code and continuous codes that a Q head "
-                  "on D's body recovers (a mutual-information lower bound)")
+                  "on D's body recovers (a mutual-information lower bound)",
+          tested="the categorical estimate lies in [0, ln K] and rises; the information gradient reaches G; Q "
+                 "recovers the code far above chance; the code enters every G stage")
 class InfoGAN(DCGAN):
     default_steps = 1500
     default_batch_size = 64

@@ -58,7 +58,9 @@ class ResidualBlock(Module):
 
 
 @register("pixelcnn", kind="explicit", section="3. PixelRNN / PixelCNN",
-          summary="masked convolutions (mask A, then residual mask-B blocks): exact log p, raster sampling")
+          summary="masked convolutions (mask A, then residual mask-B blocks): exact log p, raster sampling",
+          tested="masks A and B as documented; exact normalisation; causal; sample frequencies match the "
+                 "density; training beats its starting NLL")
 class PixelCNN(RasterAutoregressive):
     # about a minute of CPU training on 8x8 digits at batch 64; on 1438 training images the
     # held-out NLL is lowest near here and rises after (overfitting), dropout or not

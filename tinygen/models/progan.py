@@ -228,7 +228,9 @@ class Discriminator(Module):
 
 @register("progan", kind="implicit", section="7. GAN",
           summary="progressive growing from 4x4 with fade-in, WGAN-GP + drift, PixelNorm, minibatch std, "
-                  "equalized learning rate, EMA generator")
+                  "equalized learning rate, EMA generator",
+          tested="at alpha = 0 G is exactly the upsampled old output and its new block gets no gradient; reals"
+                 " faded like fakes; growing keeps every parameter and Adam moment; resume mid-fade to the bit")
 class ProGAN(AdversarialModel):
     default_steps = 1250
     default_batch_size = 64

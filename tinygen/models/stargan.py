@@ -138,7 +138,9 @@ class TwoHeadDiscriminator(Module):
 
 @register("stargan", kind="implicit", section="7. GAN",
           summary="one generator G(x, c) for every attribute target c (tiled label channels, zero padding), "
-                  "a critic with an attribute head, WGAN-GP, classification, reconstruction and identity terms")
+                  "a critic with an attribute head, WGAN-GP, classification, reconstruction and identity terms",
+          tested="the label reaches G with zero padding and is cancelled with reflection padding; targets "
+                 "permute the batch's labels; D classifies real images only; the penalty reaches D's weights")
 class StarGAN(TranslationModel):
     default_steps = 3000
     default_batch_size = 16
