@@ -14,8 +14,9 @@ glibc's default malloc settings such blocks go back to the OS when freed and com
 back as fresh pages, zeroed by the kernel one page fault at a time (measured: 2,000
 to 35,000 faults and 5 to 90 ms of system time per DCGAN training step of about
 70 ms). So on import tinygen asks glibc to keep freed blocks below 32 MiB for reuse
-(``_reuse_freed_memory``); the cost is that a process keeps its peak heap. A process
-that sets MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_ itself is left alone.
+(``_reuse_freed_memory``); the cost is that a process keeps its peak heap. It changes
+no number, only where the memory comes from. A process that sets MALLOC_MMAP_THRESHOLD_
+or MALLOC_TRIM_THRESHOLD_ itself, or TINYGEN_REUSE_MEMORY=0, is left alone.
 """
 import ctypes
 import os
@@ -30,20 +31,24 @@ except Exception:  # ImportError, or a CuPy whose CUDA libraries are missing
 
 
 def _reuse_freed_memory():
-    """mallopt(M_MMAP_THRESHOLD, 32 MiB) and mallopt(M_TRIM_THRESHOLD, 64 MiB) on glibc; else nothing."""
+    """mallopt(M_MMAP_THRESHOLD, 32 MiB) and mallopt(M_TRIM_THRESHOLD, 64 MiB) on glibc; else nothing.
+    True when it asked."""
     if not sys.platform.startswith("linux") or {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ):
-        return
+        return False
+    if os.environ.get("TINYGEN_REUSE_MEMORY", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
     try:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version    # glibc's own symbol: the meaning of mallopt's numbers is glibc's
     except (OSError, AttributeError):
-        return
+        return False
     m_trim_threshold, m_mmap_threshold = -1, -3
     libc.mallopt(m_mmap_threshold, 32 << 20)   # both set: glibc then stops tuning them itself
     libc.mallopt(m_trim_threshold, 64 << 20)
+    return True
 
 
-_reuse_freed_memory()
+REUSING_FREED_MEMORY = _reuse_freed_memory()   # True where glibc was asked to keep its memory
 
 _INSTALL_HINT = "install CuPy for your CUDA version, e.g. `pip install 'tinygen[cuda]'` (cupy-cuda12x)"
 

@@ -24,7 +24,7 @@ held until backward), so im2col runs once per input per training step.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .. import backend
+from .. import backend, fast_paths
 
 
 # --- the two data movements: im2col and col2im ------------------------------
@@ -175,7 +175,7 @@ CHANNELS_LAST_MIN = 8
 
 
 def _channels_last(a, channels):
-    return channels >= CHANNELS_LAST_MIN and backend.get_array_module(a) is np
+    return channels >= CHANNELS_LAST_MIN and backend.get_array_module(a) is np and fast_paths.enabled()
 
 
 def _rows(a, last):

@@ -23,9 +23,9 @@ formulas in Tensor ops under ``create_graph`` (so they can be differentiated aga
 import numpy as np
 
 from ..autograd.function import Function
-from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor
 from .. import backend
+from .. import fast_paths
 from ._base import array_tensor, as_float
 from .elementwise import exp, sigmoid_array
 from .reduction import sum as _sum
@@ -39,7 +39,7 @@ def _times_constant(g, c):
     another memory order (a conv's channels-last output against a reshaped gradient)
     ten times slower than it casts and multiplies (measured)."""
     c = c.astype(g.dtype, copy=False)
-    if is_grad_enabled():
+    if not fast_paths.array_backward():
         return g * Tensor._make(c)
     return array_tensor(g.data * c)
 
@@ -50,7 +50,7 @@ class Sigmoid(Function):
 
     def backward(self, g):
         s = self.output
-        if is_grad_enabled():
+        if not fast_paths.array_backward():
             return g * (s - s * s)
         return array_tensor(g.data * (s.data - s.data * s.data))
 
@@ -61,7 +61,7 @@ class Tanh(Function):
 
     def backward(self, g):
         t = self.output
-        if is_grad_enabled():
+        if not fast_paths.array_backward():
             return g * (1 - t * t)
         return array_tensor(g.data * (1 - t.data * t.data))
 

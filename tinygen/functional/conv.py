@@ -83,8 +83,10 @@ class Conv2d(Function):
             g = _relayout(g, self.last)  # both gradients read g's pixel matrix: lay it out once
         gx = conv_transpose2d(g, w, stride=self.stride, padding=self.padding,
                               output_padding=self.output_padding) if need[0] else None
+        # patches laid out for the other layout (fast paths switched since forward) are not reused
+        cols = self.cols if _channels_last(x.data, x.shape[1]) == self.last else None
         gw = Conv2dGradWeight.apply(x, g, kernel_size=w.shape[2:], stride=self.stride,
-                                    padding=self.padding, cols=self.cols) if need[1] else None
+                                    padding=self.padding, cols=cols) if need[1] else None
         if len(self.inputs) == 2:
             return gx, gw
         return gx, gw, (_sum(g, axis=(0, 2, 3)) if need[2] else None)

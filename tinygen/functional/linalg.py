@@ -7,6 +7,7 @@ For C = A B over the last two axes (leading axes broadcast):
 where ^T swaps the last two axes. A 1-D operand is treated as a row (left) or a
 column (right) and the added axis is removed from the result, as in NumPy.
 """
+from .. import fast_paths
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from ._base import as_tensor, check_same_dtype
@@ -18,7 +19,7 @@ def _product(a, b):
     """a @ b on arrays; an inner size of 1 (an outer product, such as the gradient of a
     one-logit read-out) as a broadcast product, which NumPy runs ten times faster than its
     GEMM (measured) and which gives the same numbers (one product per entry)."""
-    if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1:
+    if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1 and fast_paths.enabled():
         return a * b
     return a @ b
 

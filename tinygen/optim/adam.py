@@ -21,9 +21,8 @@ Per-parameter state: ``step`` (t), ``exp_avg`` (m), ``exp_avg_sq`` (v); t counts
 the parameter's own updates, so a layer added later (``add_param_group``) starts
 its own bias correction at t = 1 while the old layers continue theirs.
 """
-import math
-
-from .. import backend
+from .. import backend, fast_paths
+from ._in_place import adam_step_in_place
 from .optimizer import Optimizer
 
 
@@ -59,22 +58,13 @@ class Adam(Optimizer):
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         bias1, bias2 = 1 - beta1 ** t, 1 - beta2 ** t
-        # in place on the state and two scratch arrays (the same roundings as the formulas)
-        tmp = xp.empty_like(theta)
-        xp.multiply(g, 1 - beta1, out=tmp)
-        m *= beta1
-        m += tmp
-        xp.multiply(g, g, out=tmp)
-        tmp *= 1 - beta2
-        v *= beta2
-        v += tmp
-        # eta m_hat / (sqrt(v_hat) + eps) written as (eta / bc1) m / (sqrt(v) / sqrt(bc2) + eps)
-        xp.sqrt(v, out=tmp)
-        tmp /= math.sqrt(bias2)
-        tmp += group["eps"]
-        step = m * (lr / bias1)
-        step /= tmp
-        theta -= step
+        if fast_paths.enabled():
+            adam_step_in_place(xp, theta, g, m, v, lr, beta1, beta2, group["eps"], bias1, bias2)
+            return
+        m[...] = beta1 * m + (1 - beta1) * g
+        v[...] = beta2 * v + (1 - beta2) * g * g
+        m_hat, v_hat = m / bias1, v / bias2
+        theta -= lr * m_hat / (xp.sqrt(v_hat) + group["eps"])
 
 
 class AdamW(Adam):

@@ -1,0 +1,181 @@
+"""Every fast path against its reference (``tinygen.fast_paths``): the same numbers with the
+switch on and off, bit for bit where only the route differs, to rounding where the order of
+summation does; the one setting that turns them all off; host-memory reuse changes nothing."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import tinygen
+from tinygen import fast_paths, functional as F
+from tinygen.autograd.tensor import Tensor
+from tinygen.optim import Adam
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _both(fn):
+    """fn() with the fast paths on, then with the reference paths."""
+    assert fast_paths.enabled()
+    fast = fn()
+    with fast_paths.reference_paths():
+        assert not fast_paths.enabled()
+        reference = fn()
+    assert fast_paths.enabled()
+    return fast, reference
+
+
+def _value_and_grads(op, *arrays):
+    """op's output and the gradients of <output, a fixed random cotangent> w.r.t. every input."""
+    inputs = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+    y = op(*inputs)
+    cotangent = np.random.default_rng(1).standard_normal(y.shape).astype(y.dtype)
+    (y * Tensor(cotangent)).sum().backward()
+    return [y.numpy()] + [t.grad.numpy() for t in inputs]
+
+
+def _rectangle(draw, dims):
+    return tuple(draw(st.integers(1, 5)) for _ in range(dims))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.data(), st.sampled_from(["relu", "leaky_relu", "sigmoid", "tanh"]),
+       st.sampled_from([np.float32, np.float64]))
+def test_the_one_pass_activation_backwards_equal_their_formulas_bit_for_bit(data, name, dtype):
+    x = np.random.default_rng(0).standard_normal(_rectangle(data.draw, data.draw(st.integers(1, 4)))).astype(dtype)
+    op = {"relu": F.relu, "leaky_relu": lambda t: F.leaky_relu(t, 0.2), "sigmoid": F.sigmoid,
+          "tanh": F.tanh}[name]
+    fast, reference = _both(lambda: _value_and_grads(op, x))
+    for a, b in zip(fast, reference):
+        np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.data(), st.sampled_from(["batch", "instance", "layer"]))
+def test_the_fused_normalization_backward_equals_the_tensor_op_formula(data, kind):
+    n, c, h, w = data.draw(st.integers(2, 4)), data.draw(st.integers(1, 4)), data.draw(st.integers(1, 5)), \
+        data.draw(st.integers(2, 5))
+    rng = np.random.default_rng(2)
+    x, gamma, beta = rng.standard_normal((n, c, h, w)), rng.standard_normal(c), rng.standard_normal(c)
+    ops = {"batch": lambda t, g, b: F.batch_norm(t, None, None, g, b, training=True),
+           "instance": lambda t, g, b: F.instance_norm(t, g, b),
+           "layer": lambda t, g, b: F.layer_norm(t, (c, h, w)) * F.reshape(g, (c, 1, 1)) + F.reshape(b, (c, 1, 1))}
+    fast, reference = _both(lambda: _value_and_grads(ops[kind], x, gamma, beta))
+    for a, b in zip(fast, reference):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_an_outer_product_is_the_gemm_bit_for_bit():
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((3, 7, 1)).astype(np.float32), rng.standard_normal((3, 1, 5)).astype(np.float32)
+    fast, reference = _both(lambda: _value_and_grads(F.matmul, a, b))
+    for x, y in zip(fast, reference):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("stride, kernel, padding", [((2, 1), (4, 3), (1, 0)), ((1, 2), (3, 4), (1, 2)),
+                                                     ((2, 2), (3, 3), (1, 1))])
+def test_both_conv_layouts_and_the_phase_input_gradient_equal_the_reference(stride, kernel, padding):
+    """From CHANNELS_LAST_MIN channels the fast path is channels-last (and the input gradient by
+    stride phases where the stride divides the kernel); off, the channels-first im2col/col2im."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 9, 7, 6))
+    w = rng.standard_normal((5, 9) + kernel)
+    wt = rng.standard_normal((9, 4) + kernel)
+
+    def convs():
+        conv = _value_and_grads(lambda a, b: F.conv2d(a, b, stride=stride, padding=padding), x, w)
+        transposed = _value_and_grads(lambda a, b: F.conv_transpose2d(a, b, stride=stride, padding=padding),
+                                      x, wt)
+        return conv + transposed
+    fast, reference = _both(convs)
+    for a, b in zip(fast, reference):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_switching_between_forward_and_backward_keeps_the_gradient_right():
+    """Patches laid out by a fast forward are not reused by a reference backward."""
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 8, 6, 5)), rng.standard_normal((3, 8, 3, 2))
+    expected = _value_and_grads(lambda a, b: F.conv2d(a, b, padding=(1, 0)), x, w)
+    xt, wt = Tensor(x.copy(), requires_grad=True), Tensor(w.copy(), requires_grad=True)
+    y = F.conv2d(xt, wt, padding=(1, 0))
+    cotangent = np.random.default_rng(1).standard_normal(y.shape)
+    with fast_paths.reference_paths():
+        (y * Tensor(cotangent)).sum().backward()
+    np.testing.assert_allclose(wt.grad.numpy(), expected[2], rtol=1e-12)
+    np.testing.assert_allclose(xt.grad.numpy(), expected[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.1])
+def test_adam_in_place_equals_its_formulas(decay):
+    rng = np.random.default_rng(6)
+    start, grads = rng.standard_normal((4, 3)), rng.standard_normal((5, 4, 3))
+
+    def steps():
+        p = tinygen.nn.Parameter(start.copy())
+        opt = Adam([p], lr=0.01, weight_decay=decay)
+        for g in grads:
+            p.grad = Tensor(g.copy())
+            opt.step()
+        state = opt.state_dict()["state"][0]
+        return p.numpy(), state["exp_avg"], state["exp_avg_sq"]
+    fast, reference = _both(steps)
+    for a, b in zip(fast, reference):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-13)
+
+
+def test_a_dcgan_step_runs_the_same_with_the_reference_paths():
+    from tinygen import models
+
+    def run():
+        tinygen.manual_seed(0)
+        model = models.build("dcgan", image_shape=(1, 8, 8))
+        x = Tensor(np.random.default_rng(7).random((16, 1, 8, 8)).astype(np.float32))
+        losses = [model.train_step(x) for _ in range(4)]
+        return [l[k] for l in losses for k in sorted(l)] + [p.numpy() for p in model.parameters()]
+    fast, reference = _both(run)
+    for a, b in zip(fast, reference):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5)
+
+
+_STEPS = """
+import json, numpy as np, resource, tinygen
+from tinygen import backend, fast_paths, models
+from tinygen.autograd.tensor import Tensor
+tinygen.manual_seed(0)
+model = models.build("pixelcnn", image_shape=(1, 8, 8))
+x = Tensor((np.random.default_rng(0).random((32, 1, 8, 8)) > 0.5).astype(np.float32))
+model.train_step(x)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+losses = [float(v) for _ in range(3) for v in model.train_step(x).values()]
+faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3
+print(json.dumps({"losses": losses, "params": float(sum(np.abs(p.numpy()).sum() for p in model.parameters())),
+                  "reuse": backend.REUSING_FREED_MEMORY, "fast": fast_paths.enabled(), "faults": faults}))
+"""
+
+
+def _run_steps(**env):
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "TINYGEN_"))}
+    full.update(env, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", _STEPS], env=full, cwd=ROOT, capture_output=True, text=True,
+                         check=True, timeout=300).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc settings")
+def test_keeping_freed_memory_changes_no_number_and_can_be_turned_off():
+    kept, returned = _run_steps(), _run_steps(TINYGEN_REUSE_MEMORY="0")
+    assert kept["reuse"] and not returned["reuse"]
+    assert kept["losses"] == returned["losses"] and kept["params"] == returned["params"]   # bit for bit
+
+
+def test_one_setting_turns_every_fast_path_off():
+    off = _run_steps(TINYGEN_FAST_PATHS="0")
+    on = _run_steps()
+    assert on["fast"] and not off["fast"]
+    np.testing.assert_allclose(on["losses"], off["losses"], rtol=1e-5)

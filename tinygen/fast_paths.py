@@ -1,0 +1,65 @@
+"""One switch for every fast path, so that a reader can watch the reference code run.
+
+Each op's file states its formula and computes it; where that was slow, a fast path
+computes the same numbers by another route. Every fast path is listed here, with what
+it replaces:
+
+    array backwards       relu, leaky_relu, sigmoid, tanh and the normalizations
+                          (``Standardize``) compute their gradient in one pass over
+                          plain arrays, instead of the Tensor ops of the formula
+                          (only without create_graph: a graph needs the Tensor ops)
+    outer products        matmul with an inner size of 1 as a broadcast product, not GEMM
+    conv layouts          NumPy convolutions from ``CHANNELS_LAST_MIN`` channels on in
+                          channels-last memory, and the input gradient by stride phases
+                          without col2im (``functional/_conv_arrays.py``); off, every
+                          convolution takes the channels-first im2col / col2im of the
+                          equations in ``functional/conv.py``
+    Adam in place         the moments and the step updated in place through scratch
+                          arrays, instead of the formulas of ``optim/adam.py`` as written
+
+Off, each op runs its reference: the same arithmetic where only the route differs
+(bit-identical: the outer products, the array backwards of relu and leaky_relu), and
+otherwise the same formula summed or rounded in another order (equal to about 1e-6
+relative in float32; ``tests/test_fast_paths.py`` checks every one).
+
+Switch them all off with ``TINYGEN_FAST_PATHS=0`` in the environment, with
+``set_enabled(False)``, or for a block with ``with reference_paths(): ...``.
+
+Host memory is a separate, process-wide setting: on glibc tinygen asks malloc to keep
+freed blocks for reuse (``backend._reuse_freed_memory``), which changes no number, only
+the page faults; ``TINYGEN_REUSE_MEMORY=0`` before import leaves malloc as it is.
+"""
+import contextlib
+import os
+
+from .autograd.grad_mode import is_grad_enabled
+
+_enabled = os.environ.get("TINYGEN_FAST_PATHS", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def enabled():
+    """True when the fast paths run (the default)."""
+    return _enabled
+
+
+def set_enabled(flag):
+    """Turn every fast path on (True) or off (False); returns the previous setting."""
+    global _enabled
+    previous, _enabled = _enabled, bool(flag)
+    return previous
+
+
+@contextlib.contextmanager
+def reference_paths():
+    """Run the block with every fast path off; the previous setting comes back after it."""
+    previous = set_enabled(False)
+    try:
+        yield
+    finally:
+        set_enabled(previous)
+
+
+def array_backward():
+    """True when a backward may take its one-pass array route: fast paths on and no graph
+    recorded (under create_graph the gradient must be Tensor ops, to be differentiated again)."""
+    return _enabled and not is_grad_enabled()
