@@ -77,15 +77,17 @@ def test_an_outer_product_is_the_gemm_bit_for_bit():
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.parametrize("channels", [3, 9])
 @pytest.mark.parametrize("stride, kernel, padding", [((2, 1), (4, 3), (1, 0)), ((1, 2), (3, 4), (1, 2)),
-                                                     ((2, 2), (3, 3), (1, 1))])
-def test_both_conv_layouts_and_the_phase_input_gradient_equal_the_reference(stride, kernel, padding):
+                                                     ((2, 2), (3, 3), (1, 1)), ((1, 1), (1, 1), (0, 0))])
+def test_both_conv_layouts_and_the_phase_input_gradient_equal_the_reference(stride, kernel, padding, channels):
     """From CHANNELS_LAST_MIN channels the fast path is channels-last (and the input gradient by
-    stride phases where the stride divides the kernel); off, the channels-first im2col/col2im."""
+    stride phases where the stride divides the kernel), a 1x1 convolution has no im2col; off,
+    the channels-first im2col/col2im."""
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((2, 9, 7, 6))
-    w = rng.standard_normal((5, 9) + kernel)
-    wt = rng.standard_normal((9, 4) + kernel)
+    x = rng.standard_normal((2, channels, 7, 6))
+    w = rng.standard_normal((5, channels) + kernel)
+    wt = rng.standard_normal((channels, 4) + kernel)
 
     def convs():
         conv = _value_and_grads(lambda a, b: F.conv2d(a, b, stride=stride, padding=padding), x, w)

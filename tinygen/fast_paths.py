@@ -11,7 +11,8 @@ it replaces:
     outer products        matmul with an inner size of 1 as a broadcast product, not GEMM
     conv layouts          NumPy convolutions from ``CHANNELS_LAST_MIN`` channels on in
                           channels-last memory, and the input gradient by stride phases
-                          without col2im (``functional/_conv_arrays.py``); off, every
+                          without col2im, and 1x1 convolutions with no im2col at all
+                          (``functional/_conv_arrays.py``); off, every
                           convolution takes the channels-first im2col / col2im of the
                           equations in ``functional/conv.py``
     Adam in place         the moments and the step updated in place through scratch

@@ -12,6 +12,9 @@ long side of the matrix), and the copies around it move long contiguous runs:
     products with K ordered (i, j, c) and images in NHWC memory, so a patch row
     is kw C contiguous numbers (see ``_im2col_last``, ``_col2im_last``).
 
+A 1x1 convolution with stride 1 and no padding skips im2col and col2im: its patch
+matrix is the pixel matrix itself (``_pointwise``).
+
 In the channels-last layout the input gradient (and so conv_transpose2d) skips col2im
 when the stride divides the kernel (DCGAN's 4 / 2, every stride 1): the output's
 stride phases are then one im2col of the gradient and one GEMM (``_input_grad_by_phases``).
@@ -201,8 +204,16 @@ def _in_layout(a, last):
     return a.transpose(order).flags.c_contiguous
 
 
+def _pointwise(a, kh, kw, sh, sw, ph, pw):
+    """A 1x1 convolution with stride 1 and no padding (on NumPy): its patches are the pixels."""
+    return (kh, kw, sh, sw, ph, pw) == (1, 1, 1, 1, 0, 0) and backend.get_array_module(a) is np \
+        and fast_paths.enabled()
+
+
 def _patches(x, kh, kw, sh, sw, ph, pw, last):
     """im2col as the (N Ho Wo, K) matrix, K ordered as the layout says."""
+    if _pointwise(x, kh, kw, sh, sw, ph, pw):
+        return _rows(x, last)                 # K = C in either layout: no im2col, often no copy
     if last:
         return _im2col_last(x, kh, kw, sh, sw, ph, pw)
     cols = im2col(x, kh, kw, sh, sw, ph, pw)                           # (N, K, P)
@@ -230,6 +241,8 @@ def _conv_input_grad(g, w, x_shape, stride, padding):
     (sh, sw), (ph, pw) = stride, padding
     n, c = x_shape[:2]
     o, _, kh, kw = w.shape
+    if _pointwise(g, kh, kw, sh, sw, ph, pw):   # cols = g_rows @ w2 is the gradient itself
+        return _image(_rows(g, _channels_last(g, c)) @ w.reshape(o, c), x_shape)
     if _channels_last(g, c):
         if kh % sh == 0 and kw % sw == 0:
             return _input_grad_by_phases(g, w, x_shape, stride, padding)
