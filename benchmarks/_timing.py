@@ -1,28 +1,34 @@
 """Shared timing helpers for the benchmarks: medians of repeated runs, and ratios
-taken in the same run (these machines are noisy, so only ratios mean much)."""
+taken in the same run (these machines are noisy, so only ratios mean much).
+
+On a GPU a call returns once its work is queued, not done: pass ``sync`` (e.g.
+``cupy.cuda.Device().synchronize``), which is called before the clock starts and
+before it is read, so a batch of ``number`` calls is timed from an idle device
+until all its work has finished, the calls queued back to back as in real use."""
 import time
 
 
-def median_time(fn, repeat=7, number=None, min_time=0.05):
-    """Median seconds per call of ``fn`` over ``repeat`` batches of ``number`` calls."""
-    fn()  # warm-up (allocations, lazy imports)
+def _batch_time(fn, number, sync):
+    """Seconds for ``number`` calls of ``fn``, the device idle at the start and drained at the end."""
+    if sync is not None:
+        sync()
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    if sync is not None:
+        sync()
+    return time.perf_counter() - t0
+
+
+def median_time(fn, repeat=7, number=None, min_time=0.05, sync=None):
+    """Median seconds per call of ``fn`` over ``repeat`` batches of ``number`` calls
+    (``number=None``: doubled from 1 until a batch takes ``min_time``)."""
+    fn()  # warm-up (allocations, lazy imports, kernel compilation)
     if number is None:
-        number, t = 1, 0.0
-        while True:
-            t0 = time.perf_counter()
-            for _ in range(number):
-                fn()
-            t = time.perf_counter() - t0
-            if t >= min_time:
-                break
+        number = 1
+        while _batch_time(fn, number, sync) < min_time:
             number *= 2
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t0) / number)
-    times.sort()
+    times = sorted(_batch_time(fn, number, sync) / number for _ in range(repeat))
     return times[len(times) // 2]
 
 
@@ -75,17 +81,17 @@ def model_benchmark_args(doc, **sizes):
     return args, torch
 
 
-def measure_pair(ours, theirs, repeat=5, rounds=3):
+def measure_pair(ours, theirs, repeat=5, rounds=3, min_time=0.05, sync=None):
     """(median time of ours, median time of theirs or None, median of the rounds' ratios or None).
 
     The two sides alternate ``rounds`` times, so a burst of other work on the machine
-    spoils one round, not one side.
+    spoils one round, not one side. ``min_time`` and ``sync``: as for ``median_time``.
     """
     t_ours, t_theirs = [], []
     for _ in range(rounds):
-        t_ours.append(median_time(ours, repeat=repeat))
+        t_ours.append(median_time(ours, repeat=repeat, min_time=min_time, sync=sync))
         if theirs is not None:
-            t_theirs.append(median_time(theirs, repeat=repeat))
+            t_theirs.append(median_time(theirs, repeat=repeat, min_time=min_time, sync=sync))
     t_ours.sort()
     mid = len(t_ours) // 2
     if not t_theirs:

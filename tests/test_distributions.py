@@ -565,6 +565,7 @@ def test_samples_live_on_the_parameters_device():
         assert d.device == "cpu" and d.sample(2).device == "cpu"
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not backend.cuda_available(), reason="needs CuPy and a CUDA GPU")
 def test_samples_on_cuda():
     import cupy

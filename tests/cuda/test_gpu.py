@@ -16,6 +16,7 @@ import kernel_reference as ref
 from kernel_reference import DTYPES, case, cell_tolerance, conv_cases, lstm_inputs
 from tinygen import backend
 
+pytestmark = pytest.mark.gpu
 cp = pytest.importorskip("cupy", reason="CuPy is not installed")
 if not backend.cuda_available():
     pytest.skip("CuPy sees no CUDA GPU", allow_module_level=True)

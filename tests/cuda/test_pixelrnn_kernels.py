@@ -283,6 +283,7 @@ def _gpu():
     return backend.cuda_available()
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not _gpu(), reason="needs CuPy and a CUDA GPU")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", sorted(CONVS))
@@ -310,6 +311,7 @@ def test_step_on_the_gpu(kind, dtype, N, S, H, seed, scale, first):
     np.testing.assert_allclose(flat(dc_prev), want[1], **tol)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not _gpu(), reason="needs CuPy and a CUDA GPU")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", sorted(SCANS))

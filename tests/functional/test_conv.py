@@ -505,6 +505,7 @@ def test_second_derivatives_match_pytorch():
 
 # --- the GPU path (im2col / col2im are tinygen's CUDA kernels), where there is one ---------
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not backend.cuda_available(), reason="needs CuPy and a CUDA GPU")
 @pytest.mark.parametrize("case", TORCH_CASES)
 def test_gpu_matches_numpy(case):

@@ -311,6 +311,7 @@ def test_matches_torch_lstm():
 
 # --- the GPU path (tinygen's CUDA cell kernels), where there is a GPU ----------------
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not tinygen.cuda_available(), reason="needs CuPy and a CUDA GPU")
 def test_cuda_matches_cpu():
     inputs = make_inputs(7, 5, 3, 8, seed=13, dtype=np.float32)

@@ -297,6 +297,7 @@ def test_bad_shapes_name_the_shapes(kind, shapes, message):
 
 # --- the GPU path (tinygen's pixelrnn.cu kernels), where there is a GPU ----------------
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not tinygen.cuda_available(), reason="needs CuPy and a CUDA GPU")
 @pytest.mark.parametrize("kind", sorted(OPS))
 def test_cuda_matches_cpu(kind):

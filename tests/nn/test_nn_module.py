@@ -175,6 +175,7 @@ def test_to_cpu_keeps_parameter_identity_and_astype():
         net.to("tpu")
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not tinygen.cuda_available(), reason="needs a CUDA GPU")
 def test_to_cuda_and_back():
     net = Net()
