@@ -76,7 +76,7 @@ def test_custom_domain_and_bad_names():
 
 @given(conv_params())
 def test_conv_params_are_valid(p):
-    assert p.kh <= p.H + 2 * p.padding and p.kw <= p.W + 2 * p.padding
+    assert p.kh <= p.H + 2 * p.padding[0] and p.kw <= p.W + 2 * p.padding[1]
     n, c_out, h_out, w_out = p.output_shape
     assert (n, c_out) == (p.N, p.C_out) and h_out >= 1 and w_out >= 1
     assert p.weight_shape[1] == p.input_shape[1] == p.C_in
@@ -84,14 +84,15 @@ def test_conv_params_are_valid(p):
 
 def _conv2d_reference(x, w, stride, padding):
     """A direct (slow) convolution: checks that output_shape is the real output shape."""
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    (sh, sw), (ph, pw) = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     n, _, hp, wp = xp.shape
     c_out, _, kh, kw = w.shape
-    h_out, w_out = (hp - kh) // stride + 1, (wp - kw) // stride + 1
+    h_out, w_out = (hp - kh) // sh + 1, (wp - kw) // sw + 1
     out = np.zeros((n, c_out, h_out, w_out))
     for i in range(h_out):
         for j in range(w_out):
-            patch = xp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            patch = xp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
             out[:, :, i, j] = np.einsum("nchw,ochw->no", patch, w)
     return out
 

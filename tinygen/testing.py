@@ -117,7 +117,8 @@ class Domain:
             rank = np.empty(n)
             rank[np.argsort(u, kind="stable")] = np.arange(n)
             room = (self.high - self.low) - g * (n - 1)
-            return (self.low + room * u + g * rank).reshape(v.shape)
+            # clipped: low + room + g (n - 1) can round one ulp above high
+            return np.minimum(self.low + room * u + g * rank, self.high).reshape(v.shape)
         mid, half = (self.high + self.low) / 2.0, (self.high - self.low) / 2.0
         return mid + half * v
 
@@ -192,7 +193,8 @@ def _check_shape(shape):
 
 
 class ConvParams(NamedTuple):
-    """One valid 2-D convolution: input ``(N, C_in, H, W)``, weight ``(C_out, C_in, kh, kw)``."""
+    """One valid 2-D convolution: input ``(N, C_in, H, W)``, weight ``(C_out, C_in, kh, kw)``,
+    ``stride`` = (sh, sw) and ``padding`` = (ph, pw), each drawn per axis."""
 
     N: int
     C_in: int
@@ -201,8 +203,8 @@ class ConvParams(NamedTuple):
     C_out: int
     kh: int
     kw: int
-    stride: int
-    padding: int
+    stride: tuple
+    padding: tuple
 
     @property
     def input_shape(self):
@@ -214,32 +216,38 @@ class ConvParams(NamedTuple):
 
     @property
     def output_shape(self):
-        """conv2d's output ``(N, C_out, H_out, W_out)``, ``H_out = (H + 2 p - kh) // stride + 1``."""
-        h = (self.H + 2 * self.padding - self.kh) // self.stride + 1
-        w = (self.W + 2 * self.padding - self.kw) // self.stride + 1
-        return (self.N, self.C_out, h, w)
+        """conv2d's output ``(N, C_out, H_out, W_out)``, ``H_out = (H + 2 ph - kh) // sh + 1``."""
+        (sh, sw), (ph, pw) = self.stride, self.padding
+        return (self.N, self.C_out, (self.H + 2 * ph - self.kh) // sh + 1, (self.W + 2 * pw - self.kw) // sw + 1)
+
+    @property
+    def output_padding(self):
+        """conv_transpose2d's output_padding that maps ``output_shape`` back to ``input_shape``:
+        the rows and columns a strided conv2d skipped at the edge."""
+        (sh, sw), (ph, pw) = self.stride, self.padding
+        return ((self.H + 2 * ph - self.kh) % sh, (self.W + 2 * pw - self.kw) % sw)
 
 
 @st.composite
 def conv_params(draw, max_batch=3, max_channels=3, max_side=7, max_kernel=4, max_stride=3, max_padding=2):
     """Valid conv2d settings as a ``ConvParams``: the kernel never exceeds the padded input.
 
-    The kernel sides are drawn after the input side and the padding, from
-    ``1 .. min(max_kernel, side + 2 padding)``, so every draw is usable (no
-    filtering) and the output has at least one pixel. Non-square kernels and
-    inputs, strides that skip pixels at the edge, and padding as large as the
-    kernel all occur. For conv_transpose2d (conv2d's adjoint), feed it
-    ``output_shape`` and expect ``input_shape`` back, with
-    ``output_padding = (H + 2 padding - kh) % stride`` (and the same for W): the
-    rows a strided conv2d skipped at the edge.
+    Every size is drawn per axis: the input's H and W, the padding (ph, pw), the
+    kernel (kh, kw) and the stride (sh, sw), so a formula that uses the width's
+    stride for the height fails. The kernel sides are drawn after the input side
+    and the padding, from ``1 .. min(max_kernel, side + 2 padding)``, so every
+    draw is usable (no filtering) and the output has at least one pixel. Strides
+    that skip pixels at the edge and padding as large as the kernel occur. For
+    conv_transpose2d (conv2d's adjoint), feed it ``output_shape`` and expect
+    ``input_shape`` back, with ``output_padding``.
     """
     n = draw(st.integers(1, max_batch))
     c_in = draw(st.integers(1, max_channels))
     h = draw(st.integers(1, max_side))
     w = draw(st.integers(1, max_side))
     c_out = draw(st.integers(1, max_channels))
-    padding = draw(st.integers(0, max_padding))
-    kh = draw(st.integers(1, min(max_kernel, h + 2 * padding)))
-    kw = draw(st.integers(1, min(max_kernel, w + 2 * padding)))
-    stride = draw(st.integers(1, max_stride))
-    return ConvParams(n, c_in, h, w, c_out, kh, kw, stride, padding)
+    ph, pw = draw(st.integers(0, max_padding)), draw(st.integers(0, max_padding))
+    kh = draw(st.integers(1, min(max_kernel, h + 2 * ph)))
+    kw = draw(st.integers(1, min(max_kernel, w + 2 * pw)))
+    sh, sw = draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride))
+    return ConvParams(n, c_in, h, w, c_out, kh, kw, (sh, sw), (ph, pw))

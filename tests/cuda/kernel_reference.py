@@ -101,7 +101,7 @@ def conv_cases(draw, dtype=np.float32):
     """(x, kh, kw, sh, sw, ph, pw): odd and even sizes, strides 1-3, padding 0-2 (even past the kernel).
 
     Strides and paddings are drawn per axis, as the kernels take them
-    (tinygen.testing.conv_params draws one of each, as conv2d takes them).
+    (as tinygen.testing.conv_params does too).
     """
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))

@@ -97,7 +97,7 @@ def layout(request, monkeypatch):
 
 def restoring_output_padding(p):
     """conv_transpose2d's output_padding that maps conv2d's output shape back to p.input_shape."""
-    return ((p.H + 2 * p.padding - p.kh) % p.stride, (p.W + 2 * p.padding - p.kw) % p.stride)
+    return p.output_padding
 
 
 @st.composite
@@ -125,11 +125,11 @@ def T(a, requires_grad=False):
 def test_im2col_layout_is_the_contract(case):
     """cols[n, c kh kw + i kw + j, oh Wo + ow] = xp[n, c, oh sh + i, ow sw + j] (the CUDA kernels' contract)."""
     p, x, *_ = case
-    s, pad = p.stride, p.padding
-    cols = arrays_module._im2col(x, p.kh, p.kw, s, s, pad, pad)
+    (sh, sw), (ph, pw) = p.stride, p.padding
+    cols = arrays_module._im2col(x, p.kh, p.kw, sh, sw, ph, pw)
     ho, wo = p.output_shape[2:]
     assert cols.shape == (p.N, p.C_in * p.kh * p.kw, ho * wo)
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     for n in range(p.N):
         for c in range(p.C_in):
             for i in range(p.kh):
@@ -137,7 +137,7 @@ def test_im2col_layout_is_the_contract(case):
                     for oh in range(ho):
                         for ow in range(wo):
                             assert cols[n, c * p.kh * p.kw + i * p.kw + j, oh * wo + ow] == \
-                                xp[n, c, oh * s + i, ow * s + j]
+                                xp[n, c, oh * sh + i, ow * sw + j]
 
 
 @fast(30)
@@ -145,7 +145,7 @@ def test_im2col_layout_is_the_contract(case):
 def test_col2im_is_the_adjoint_of_im2col(case, seed):
     """<im2col(x), c> = <x, col2im(c)> for both layouts' pairs of steps."""
     p, x, *_ = case
-    k, s, pad = (p.kh, p.kw), (p.stride,) * 2, (p.padding,) * 2
+    k, s, pad = (p.kh, p.kw), p.stride, p.padding
     rng = np.random.default_rng(seed)
     cols = arrays_module._im2col(x, *k, *s, *pad)
     c = rng.standard_normal(cols.shape)
@@ -170,28 +170,28 @@ def test_conv2d_matches_reference(layout):
         b = b[:p.C_out] if with_bias else None
         y = F.conv2d(T(x), T(w), None if b is None else T(b), stride=p.stride, padding=p.padding)
         assert y.shape == p.output_shape
-        np.testing.assert_allclose(y.numpy(), reference_conv2d(x, w, b, (p.stride,) * 2, (p.padding,) * 2),
+        np.testing.assert_allclose(y.numpy(), reference_conv2d(x, w, b, p.stride, p.padding),
                                    rtol=1e-10, atol=1e-10)
     run()
 
 
 def test_conv_transpose2d_matches_reference(layout):
     @fast(40)
-    @given(conv_case(), st.integers(0, 2), st.booleans())
-    def run(case, op, with_bias):
+    @given(conv_case(), st.integers(0, 2), st.integers(0, 2), st.booleans())
+    def run(case, oph, opw, with_bias):
         # conv_transpose2d maps conv2d's output shape back; its weight (C_in, C_out) is conv2d's (O, C)
         p, _, w, b, gy = case
-        op = op % p.stride
+        s, pad = p.stride, p.padding
+        op = (oph % s[0], opw % s[1])
         bias = b[:p.C_in] if with_bias else None
-        s, pad = (p.stride,) * 2, (p.padding,) * 2
-        out = [(d - 1) * p.stride - 2 * p.padding + k + op for d, k in zip(gy.shape[2:], (p.kh, p.kw))]
+        out = [(d - 1) * si - 2 * pi + k + o for d, si, pi, k, o in zip(gy.shape[2:], s, pad, (p.kh, p.kw), op)]
         if min(out) < 1:
             with pytest.raises(ValueError, match="conv_transpose2d: the output would have size"):
                 F.conv_transpose2d(T(gy), T(w), stride=p.stride, padding=p.padding, output_padding=op)
             return
         y = F.conv_transpose2d(T(gy), T(w), None if bias is None else T(bias), stride=p.stride,
                                padding=p.padding, output_padding=op)
-        expected = reference_conv_transpose2d(gy, w, bias, s, pad, (op, op))
+        expected = reference_conv_transpose2d(gy, w, bias, s, pad, op)
         assert y.shape == expected.shape == (p.N, p.C_in, *out)
         np.testing.assert_allclose(y.numpy(), expected, rtol=1e-10, atol=1e-10)
     run()
@@ -204,7 +204,7 @@ def test_conv2d_grad_weight_matches_reference(layout):
         p, x, _, _, gy = case
         gw = F.conv2d_grad_weight(T(x), T(gy), (p.kh, p.kw), stride=p.stride, padding=p.padding)
         assert gw.shape == p.weight_shape
-        expected = reference_grad_weight(x, gy, (p.kh, p.kw), (p.stride,) * 2, (p.padding,) * 2)
+        expected = reference_grad_weight(x, gy, (p.kh, p.kw), p.stride, p.padding)
         np.testing.assert_allclose(gw.numpy(), expected, rtol=1e-10, atol=1e-10)
     run()
 
