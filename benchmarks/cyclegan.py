@@ -30,73 +30,18 @@ def tinygen_step(batch, size, width, blocks):
     return model, lambda: model.train_step((a, b))
 
 
-def torch_generator(torch, width, blocks):
-    nn = torch.nn
-    w = width
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.body = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(2 * w, 2 * w, 3, bias=False),
-                                      nn.InstanceNorm2d(2 * w), nn.ReLU(), nn.ReflectionPad2d(1),
-                                      nn.Conv2d(2 * w, 2 * w, 3, bias=False), nn.InstanceNorm2d(2 * w))
-
-        def forward(self, x):
-            return x + self.body(x)
-
-    return nn.Sequential(
-        nn.ReflectionPad2d(3), nn.Conv2d(1, w, 7, bias=False), nn.InstanceNorm2d(w), nn.ReLU(),
-        nn.Conv2d(w, 2 * w, 3, stride=2, padding=1, bias=False), nn.InstanceNorm2d(2 * w), nn.ReLU(),
-        *(Block() for _ in range(blocks)),
-        nn.ConvTranspose2d(2 * w, w, 3, stride=2, padding=1, output_padding=1, bias=False),
-        nn.InstanceNorm2d(w), nn.ReLU(), nn.ReflectionPad2d(3), nn.Conv2d(w, 1, 7), nn.Tanh())
-
-
-def torch_discriminator(torch, size, width):
-    nn = torch.nn
-    layers, ch = [nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2)], width
-    if size >= 16:
-        layers += [nn.Conv2d(ch, 2 * ch, 4, stride=2, padding=1, bias=False), nn.InstanceNorm2d(2 * ch),
-                   nn.LeakyReLU(0.2)]
-        ch *= 2
-    layers += [nn.Conv2d(ch, 2 * ch, 3, padding=1, bias=False), nn.InstanceNorm2d(2 * ch), nn.LeakyReLU(0.2),
-               nn.Conv2d(2 * ch, 1, 3, padding=1)]
-    return nn.Sequential(*layers)
-
-
-class TorchPool:
-    """The same buffer: the first 50 stored and passed through, then a coin and a slot per image."""
-
-    def __init__(self, torch, size=50):
-        self.torch, self.size, self.images = torch, size, None
-
-    def query(self, x):
-        torch = self.torch
-        if self.images is None:
-            self.images, self.count = torch.zeros((self.size,) + tuple(x.shape[1:])), 0
-        room = min(len(x), self.size - self.count)
-        self.images[self.count:self.count + room] = x[:room]
-        self.count += room
-        out, rest = x.clone(), len(x) - room
-        if rest:
-            swap = torch.rand(rest) < 0.5
-            slots = torch.randint(0, self.size, (rest,))[swap]
-            rows = torch.arange(room, len(x))[swap]
-            out[rows] = self.images[slots]
-            self.images[slots] = x[rows]
-        return out
-
-
 def torch_step(torch, batch, size, width, blocks):
+    import _twins      # imports torch: only when it is installed
     torch.manual_seed(0)
-    g_ab, g_ba = torch_generator(torch, width, blocks), torch_generator(torch, width, blocks)
-    d_a, d_b = torch_discriminator(torch, size, width), torch_discriminator(torch, size, width)
+    shape = (1, size, size)
+    g_ab, g_ba = (_twins.translation_generator(shape, 1, 1, width, blocks, "reflect", False) for _ in range(2))
+    d_a, d_b = (_twins.cyclegan_discriminator(shape, width) for _ in range(2))
     opt_g = torch.optim.Adam(list(g_ab.parameters()) + list(g_ba.parameters()), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(list(d_a.parameters()) + list(d_b.parameters()), lr=2e-4, betas=(0.5, 0.999))
     total = 10**6
     decay = lambda t: 1.0 if t <= total // 2 else (total - t) / (total - total // 2)  # noqa: E731
     schedules = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (opt_g, opt_d)]
-    pool_a, pool_b = TorchPool(torch), TorchPool(torch)
+    pool_a, pool_b, noise = _twins.ImagePool(50), _twins.ImagePool(50), _twins.TorchNoise()
     a, b = (torch.rand(batch, 1, size, size) * 2 - 1 for _ in range(2))
 
     def step():
@@ -111,7 +56,7 @@ def torch_step(torch, batch, size, width, blocks):
         opt_g.step()
         d_a.requires_grad_(True)
         d_b.requires_grad_(True)
-        fa, fb = pool_a.query(fake_a.detach()), pool_b.query(fake_b.detach())
+        fa, fb = pool_a.query(fake_a.detach(), noise), pool_b.query(fake_b.detach(), noise)
         loss_d = (0.5 * ((d_a(a) - 1) ** 2).mean() + 0.5 * (d_a(fa) ** 2).mean()
                   + 0.5 * ((d_b(b) - 1) ** 2).mean() + 0.5 * (d_b(fb) ** 2).mean())
         opt_d.zero_grad(set_to_none=True)

@@ -28,26 +28,11 @@ def tinygen_step(batch, width):
     return model, lambda: model.train_step(real)
 
 
-def torch_networks(torch, latent_dim, width):
-    nn = torch.nn
-    k, (c, h, w) = width, SHAPE
-    h0, w0 = h // 4, w // 4
-    G = nn.Sequential(
-        nn.Linear(latent_dim, 2 * k * h0 * w0, bias=False), nn.Unflatten(1, (2 * k, h0, w0)),
-        nn.BatchNorm2d(2 * k), nn.ReLU(),
-        nn.ConvTranspose2d(2 * k, k, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(k), nn.ReLU(),
-        nn.ConvTranspose2d(k, c, 4, stride=2, padding=1), nn.Tanh())
-    D = nn.Sequential(
-        nn.Conv2d(c, k, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-        nn.Conv2d(k, 2 * k, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(2 * k), nn.LeakyReLU(0.2),
-        nn.Flatten(), nn.Linear(2 * k * h0 * w0, 1))
-    return G, D
-
-
 def torch_step(torch, batch, latent_dim, width):
+    from _twins import dcgan_networks     # imports torch: only when it is installed
     F = torch.nn.functional
     torch.manual_seed(0)
-    G, D = torch_networks(torch, latent_dim, width)
+    G, D = dcgan_networks(latent_dim, SHAPE, width)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     real = torch.rand(batch, *SHAPE) * 2 - 1
