@@ -69,6 +69,19 @@ def test_the_fused_normalization_backward_equals_the_tensor_op_formula(data, kin
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.data())
+def test_running_sums_by_blocks_equal_numpys_cumsum(data):
+    """Forward from the start, and backward from the end (cumsum's gradient is the reverse sum)."""
+    shape = _rectangle(data.draw, data.draw(st.integers(1, 3)))
+    axis = data.draw(st.integers(0, len(shape) - 1))
+    shape = shape[:axis] + (data.draw(st.integers(1, 40)),) + shape[axis + 1:]   # several blocks
+    x = np.random.default_rng(8).standard_normal(shape)
+    fast, reference = _both(lambda: _value_and_grads(lambda t: F.cumsum(t, axis), x))
+    for a, b in zip(fast, reference):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_an_outer_product_is_the_gemm_bit_for_bit():
     rng = np.random.default_rng(3)
     a, b = rng.standard_normal((3, 7, 1)).astype(np.float32), rng.standard_normal((3, 1, 5)).astype(np.float32)

@@ -9,6 +9,8 @@ it replaces:
                           plain arrays, instead of the Tensor ops of the formula
                           (only without create_graph: a graph needs the Tensor ops)
     outer products        matmul with an inner size of 1 as a broadcast product, not GEMM
+    running sums          cumsum by blocks of small triangular GEMMs, not NumPy's one
+                          element at a time (``functional/_cumsum_arrays.py``)
     conv layouts          NumPy convolutions from ``CHANNELS_LAST_MIN`` channels on in
                           channels-last memory, and the input gradient by stride phases
                           without col2im, and 1x1 convolutions with no im2col at all

@@ -50,7 +50,7 @@ def leaky_copy(model):
     if model.name == "fvsbn":
         model.mask = leak       # l_i = a_i + sum_{j<=i} W_ij x_j
     else:
-        model.prefix = leak     # a_d includes W[:, d] x_d: the off-by-one of the notes
+        model.lag = 0           # a_d includes W[:, d] x_d: the off-by-one of the notes
     return model
 
 

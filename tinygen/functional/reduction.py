@@ -16,7 +16,8 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
-from .. import backend
+from .. import backend, fast_paths
+from . import _cumsum_arrays
 from ._base import as_float, normalize_axis
 from .elementwise import expand, exp
 from .shape import reshape
@@ -146,6 +147,8 @@ class CumSum(Function):
     def forward(self, x, axis, reverse):
         xp = backend.get_array_module(x)
         self.axis, self.reverse = axis, reverse
+        if fast_paths.enabled() and _cumsum_arrays.applies(x):
+            return _cumsum_arrays.cumsum(x, axis, reverse)
         if reverse:
             return xp.flip(xp.flip(x, axis).cumsum(axis=axis), axis)
         return x.cumsum(axis=axis)

@@ -21,21 +21,18 @@ The loss. With l_d = b_d + V_d . h_d the exact log-likelihood in nats is
 
     log p(x) = sum_d [ x_d l_d - softplus(l_d) ].
 
-Training computes every a_d in one pass. With T_j = W[:, j] x_j, the vector pixel j adds
-to every later pre-activation, stacked as rows for the whole batch,
+Training computes every a_d in one pass, as an exclusive cumulative sum over the pixels:
 
-    A = c + L T,      T (D, N H),      L_dj = 1 if j < d else 0   (strictly lower-triangular),
+    T_j = x_j W[:, j]  (stacked (D, N, H)),      a_d = c + sum_{j<d} T_j,
 
-so row d of L T is sum_{j<d} W[:, j] x_j: the exclusive cumulative sum of the recurrence
-as one matrix product (``logits_sequential`` is the loop above, kept as the reference).
-The product does D times the loop's multiply-adds, O(H D^2) per image, but in one BLAS
-call instead of D small steps, which wins at these sizes (NumPy's own cumsum runs at a
-fifth of the speed); its memory is the recurrence's O(N D H) plus the D x D triangle. (Putting the triangle on
-the pixels instead, the prefixes x_<d as an (N, D, D) array times W^T, needs O(N D^2):
-157 MB per step for a batch of 64 at 28x28.) The sum must be exclusive: if a_d already
-contained W[:, d] x_d, the conditional of x_d would see x_d, and the "probabilities"
-would no longer sum to 1 (the tests build that leaky copy and watch both the
-normalisation and the causality check fail).
+the recurrence for the whole batch at once, O(N D H) work and memory (``logits_sequential``
+is the loop above, kept as the reference). The sum is made exclusive by shifting x and
+W's columns down one pixel before the products (``lag`` = 1), so that row d of T is
+already T_{d-1} and a plain cumsum gives a_d. (Stacking the prefixes x_<d as an (N, D, D)
+array times W^T is O(N D^2): 157 MB per step for a batch of 64 at 28x28.) The sum must be
+exclusive: if a_d already contained W[:, d] x_d, the conditional of x_d would see x_d,
+and the "probabilities" would no longer sum to 1 (the tests build that leaky copy,
+lag = 0, and watch both the normalisation and the causality check fail).
 
 On 8x8 digits (1,438 training images) NADE overfits quickly: without regularisation the
 test NLL of H = 64 is best (17.2 nats) after ~4,000 steps and then climbs while the
@@ -87,8 +84,7 @@ class NADE(GenerativeModel):
         self.b = Parameter(np.zeros(d, dtype=np.float32))
         init.uniform_(self.W, -1 / math.sqrt(d), 1 / math.sqrt(d))
         init.uniform_(self.V, -1 / math.sqrt(self.hidden_size), 1 / math.sqrt(self.hidden_size))
-        # L: the exclusive prefix (a constant: a buffer, rebuilt, not saved)
-        self.register_buffer("prefix", np.tril(np.ones((d, d), dtype=np.float32), k=-1), persistent=False)
+        self.lag = 1   # a_d sums the pixels j <= d - lag: 1 is NADE's exclusive sum
         self.optimizers["main"] = Adam(self.parameters(), lr=self.lr, weight_decay=weight_decay)
 
     def free_parameter_count(self):
@@ -100,12 +96,14 @@ class NADE(GenerativeModel):
         """l (N, D): l_d = b_d + V_d . sigmoid(a_d), all d in one pass."""
         x = self.check_images(x, binary=True)
         n, d, h = x.shape[0], self.d, self.hidden_size
-        pixels = F.reshape(F.transpose(F.reshape(x, (n, d))), (d, n, 1))
-        T = pixels * F.reshape(F.transpose(self.W), (d, 1, h))      # (D, N, H): T_j = W[:, j] x_j
-        A = F.reshape(F.matmul(self.prefix, F.reshape(T, (d, n * h))), (d, n, h)) + self.c   # a_d = c + (L T)_d
-        hid = F.sigmoid(A)
-        l = F.sum(hid * F.reshape(self.V, (d, 1, h)), axis=2) + F.reshape(self.b, (d, 1))   # b_d + V_d . h_d
-        return F.transpose(l)                                       # (N, D)
+        lag = self.lag
+        x_before = F.pad(F.transpose(F.reshape(x, (n, d)))[:d - lag], ((lag, 0), (0, 0)))   # (D, N): x_{d-1}
+        w_before = F.pad(F.transpose(self.W)[:d - lag], ((lag, 0), (0, 0)))               # (D, H): W[:, d-1]
+        # the products as matmuls, so that their gradients are (batched) GEMMs, not reductions
+        T = F.matmul(F.reshape(x_before, (d, n, 1)), F.reshape(w_before, (d, 1, h)))      # (D, N, H)
+        A = F.cumsum(T, axis=0) + self.c                                  # a_d = c + sum_{j<d} x_j W[:, j]
+        l = F.matmul(F.sigmoid(A), F.reshape(self.V, (d, h, 1)))          # (D, N, 1): V_d . h_d
+        return F.transpose(F.reshape(l, (d, n))) + self.b                 # (N, D): + b_d
 
     def logits_sequential(self, x):
         """The same l (N, D) by the recurrence a_{d+1} = a_d + W[:, d] x_d: the reference form."""
