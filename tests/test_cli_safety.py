@@ -152,3 +152,23 @@ def test_a_real_sigint_soon_after_the_start_gives_one_line(tmp_path, delay):
     assert "Traceback" not in err, err
     if p.returncode != 0:   # not already finished
         assert p.returncode in (130, -signal.SIGINT) and "interrupted" in err, (p.returncode, err)
+
+
+def test_a_minutes_budget_is_shared_by_an_interrupted_run_and_its_resume(tmp_path):
+    """--minutes M, stopped part-way and resumed without --minutes: the resume trains for what is
+    left of M, so the training time summed over both is M (not M more)."""
+    budget = 4.0
+    proc = subprocess.Popen(TINYGEN + ["train", "bernoulli", "--minutes", str(budget / 60), "--out", "run",
+                                       "--log-every", "50"],
+                            cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("training bernoulli")
+    time.sleep(1.5)
+    _stop(proc, signal.SIGTERM)
+    first = tinygen.load(tmp_path / "run" / "checkpoint.npz")["spent_seconds"]
+    assert 0 < first < budget - 1.0          # stopped well inside the budget
+    cli(["train", "bernoulli", "--resume", "--out", "run", "-q"], tmp_path)
+    ckpt = tinygen.load(tmp_path / "run" / "checkpoint.npz")
+    total = ckpt["spent_seconds"]            # the loop's time, its logs and checkpoints included
+    assert abs(total - budget) < 0.5, (first, total)      # the rest of the budget, not another one
+    assert 0 < ckpt["seconds"] <= total      # of which training steps
+    assert _strict_json(tmp_path / "run" / "metrics.json")["train_seconds"] == pytest.approx(ckpt["seconds"], abs=0.01)

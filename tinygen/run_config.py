@@ -289,8 +289,8 @@ def resumed_config(ckpt, path, given, data, options):
     call_minutes = minutes
     if steps is None and minutes is None:   # finish the plan the checkpoint's run had
         steps, minutes = config["steps"], config["minutes"]
-        if minutes is not None:   # the part of its time budget not yet spent on training
-            call_minutes = max(0.0, minutes - ckpt["seconds"] / 60)
+        if minutes is not None:   # the part of its time budget not yet spent (as the loop counts it)
+            call_minutes = max(0.0, minutes - ckpt.get("spent_seconds", ckpt["seconds"]) / 60)
     log_every = given["log_every"] or config.get("log_every") or DEFAULT_LOG_EVERY
     config.update(steps=steps, minutes=minutes, log_every=log_every)
     return config, call_minutes

@@ -136,6 +136,7 @@ _RUN_FIELDS = [("model", lambda v: isinstance(v, str), "a model name"),
                ("history", lambda v: isinstance(v, dict), "a dict"),
                ("step", _whole, "a whole number >= 0"), ("epoch", _whole, "a whole number >= 0"),
                ("batch", _whole, "a whole number >= 0"), ("seconds", _number, "a number >= 0")]
+_OPTIONAL_RUN_FIELDS = [("spent_seconds", _number, "a number >= 0")]   # absent in older checkpoints
 _CONFIG_FIELDS = [("data", lambda v: isinstance(v, str), "a --data text"),
                   ("batch_size", lambda v: _whole(v, 1), "a positive whole number"),
                   ("seed", _whole, "a whole number >= 0"),
@@ -157,6 +158,9 @@ def check_run_fields(ckpt, path):
                 raise UsageError(f"{path} is damaged: it has no {where}{name}")
             if not test(holder[name]):
                 raise UsageError(f"{path} is damaged: its {where}{name} is {holder[name]!r}, expected {what}")
+    for name, test, what in _OPTIONAL_RUN_FIELDS:
+        if name in ckpt and not test(ckpt[name]):
+            raise UsageError(f"{path} is damaged: its {name} is {ckpt[name]!r}, expected {what}")
 
 
 def check_shape(ckpt, path, data):

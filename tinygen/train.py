@@ -149,6 +149,7 @@ class Run:
                                           seed=config["seed"], drop_last=True, device=device)
         self.test_subset = datasets.head(data.test, EVAL_SUBSET)
         self.step, self.epoch, self.index, self.seconds = 0, 0, 0, 0.0
+        self.spent = 0.0   # seconds of the loop, logging and checkpoints included: what --minutes counts
         self.history, self.log_file = LossHistory(), None
         self.resumed, self.last_logged, self.last_losses, self.test_metrics = False, 0, {}, {}
         self.last_checkpoint = None   # the step of the checkpoint on disk (None: none of this run)
@@ -158,6 +159,7 @@ class Run:
         load_state(self.model, ckpt, path)
         backend.set_rng_state(ckpt["rng"])
         self.step, self.epoch, self.index, self.seconds = ckpt["step"], ckpt["epoch"], ckpt["batch"], ckpt["seconds"]
+        self.spent = ckpt.get("spent_seconds", self.seconds)   # older checkpoints counted training only
         self.history = LossHistory.from_state(ckpt["history"])
         self.resumed, self.last_logged, self.last_checkpoint = True, self.step, self.step
 
@@ -197,10 +199,12 @@ class Run:
     def _loop(self, stop, target, limit):
         batches = _batches(self.loader, self.epoch, self.index)
         start = last_shown = time.perf_counter()
+        spent_before = self.spent
         while not stop.requested:
+            self.spent = spent_before + time.perf_counter() - start
             if target is not None and self.step >= target:
                 break
-            if limit is not None and time.perf_counter() - start >= limit:
+            if limit is not None and self.spent - spent_before >= limit:
                 break
             losses = self.take_step(*next(batches))
             self.bar.update(1)
@@ -211,6 +215,7 @@ class Run:
                 last_shown = now
             if self.step % self.config["log_every"] == 0:
                 self.log()
+                self.spent = spent_before + time.perf_counter() - start
                 self.checkpoint()
 
     def take_step(self, epoch, i, batch):
@@ -250,7 +255,8 @@ class Run:
         state = {"format": RUN_FORMAT, "model": self.info.name, "kind": self.info.kind,
                  "data_shape": list(self.data.shape), "config": self.config,
                  "state": self.model.training_state(), **self._position(),
-                 "rng": backend.get_rng_state(), "seconds": self.seconds, "history": self.history.state()}
+                 "rng": backend.get_rng_state(), "seconds": self.seconds, "spent_seconds": self.spent,
+                 "history": self.history.state()}
         serialization.save(state, self.out / CHECKPOINT)
         self.last_checkpoint = self.step
 
