@@ -48,8 +48,8 @@ from .base import GenerativeModel, bernoulli_log_prob
 
 @register("fvsbn", kind="explicit", section="1. conditional independence",
           summary="fully visible sigmoid belief network: logistic conditionals, D(D+1)/2 parameters",
-          tested="parameter count D(D+1)/2 as in the notes; exact normalisation; conditional i sees exactly "
-                 "pixels < i; fits any 2-bit distribution, not 3-bit XOR")
+          tested="parameter count D(D+1)/2 as in the notes; exact normalisation; logit i sees exactly pixels <"
+                 " i; fits any 2-bit distribution, not 3-bit XOR")
 class FVSBN(GenerativeModel):
     binary = True                # the command line binarizes the data for this model
     default_lr = 0.02

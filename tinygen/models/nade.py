@@ -60,8 +60,8 @@ from .base import GenerativeModel, bernoulli_log_prob
 
 @register("nade", kind="explicit", section="2. NADE",
           summary="neural autoregressive density estimator: tied weights, O(HD) per image",
-          tested="parameter count O(HD); exact normalisation; conditional i sees exactly pixels < i; the O(HD)"
-                 " pass equals the loop; fits 3-bit XOR")
+          tested="parameter count O(HD); exact normalisation; logit i sees exactly pixels < i; the O(NDH) pass"
+                 " equals the loop; fits 3-bit XOR")
 class NADE(GenerativeModel):
     binary = True                # the command line binarizes the data for this model
     default_lr = 0.01
