@@ -392,7 +392,8 @@ def picture_input(model, data, count):
     if model.pictures_take_eval_batch and isinstance(data.test, tuple):
         return tuple(field[:count] for field in data.test)
     first = data.test[0] if isinstance(data.test, tuple) else data.test
-    return Tensor(first[:count])
+    device = next((p.device for p in model.parameters()), "cpu")   # beside the model: on its GPU too
+    return Tensor(first[:count], device=device)
 
 
 def save_pictures(model, folder, data, count=512):

@@ -158,7 +158,7 @@ class AdversarialModel(GenerativeModel):
                                  f"got 2-D points of shape {tuple(x.shape)} (build it with toy=NAME for points)")
             return self.check_images(x)
         if not isinstance(x, Tensor):
-            x = Tensor(np.asarray(x, dtype=self._dtype()))
+            x = Tensor(x, dtype=self._dtype(), device=self._device())
         if x.ndim != 2 or x.shape[1] != 2:
             raise ValueError(f"{self.name}: this model was built for 2-D points (toy={self.toy!r}), expected "
                              f"shape (N, 2), got {tuple(x.shape)}")

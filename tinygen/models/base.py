@@ -175,9 +175,10 @@ class GenerativeModel(Module):
     def check_images(self, x, binary=False):
         """``x`` as a Tensor of shape (N, *image_shape); with ``binary`` its values must be 0 or 1."""
         if not isinstance(x, Tensor):
-            # plain arrays take the model's own dtype (a float64 model for exact checks)
-            dtype = next((p.dtype for p in self.parameters()), np.float32)
-            x = Tensor(np.asarray(x, dtype=dtype))
+            # plain arrays take the model's own dtype (a float64 model for exact checks) and device
+            first = next(iter(self.parameters()), None)
+            x = Tensor(x, dtype=np.float32 if first is None else first.dtype,
+                       device="cpu" if first is None else first.device)
         if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
             raise ValueError(f"{self.name}: expected images of shape (N, {', '.join(map(str, self.image_shape))}), "
                              f"got {tuple(x.shape)}")

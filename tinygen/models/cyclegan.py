@@ -309,7 +309,7 @@ class CycleGAN(TranslationModel):
             x = self.check_images(batch)
             a = x[:columns]
             rest = x.numpy()[columns:2 * columns] if len(x) > columns else x.numpy()[:columns]
-            b = Tensor(datasets.domain_transform(self.domains)(rest))
+            b = Tensor(datasets.domain_transform(self.domains)(rest), device=x.device)
         fake_b, fake_a = self.translate(a, "AB"), self.translate(b, "BA")
         rows = [a, fake_b, self.translate(fake_b, "BA"), b, fake_a, self.translate(fake_a, "AB")]
         n = min(len(a), len(b))
