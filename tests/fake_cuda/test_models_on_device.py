@@ -79,25 +79,9 @@ def test_every_model_has_a_case():
     assert set(models.available()) <= {_model_name(c) for c in TINY}
 
 
-# Where the stand-in found tinygen calling what CuPy lacks, in a file this change does not touch.
-KNOWN_BROKEN = {
-    "stargan": "StarGAN.target_attributes calls backend.generator(device).permutation, which "
-               "cupy.random.Generator does not have: train_step fails on a GPU (see the report of "
-               "issue 15); draw the permutation on the CPU generator or argsort device uniforms",
-}
-CASES = [pytest.param(c, marks=pytest.mark.xfail(raises=fake_cupy.NotInStandIn, strict=True,
-                                                  reason=KNOWN_BROKEN[c])) if c in KNOWN_BROKEN else c
-         for c in TINY]
-
-
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", list(TINY))
 def test_model_trains_samples_and_evaluates_on_cuda_as_on_cpu(case):
     compare(case, STEPS)
-
-
-@pytest.mark.parametrize("case", list(KNOWN_BROKEN))
-def test_a_model_that_cannot_train_on_cuda_still_samples_and_evaluates_there(case):
-    compare(case, 0)
 
 
 def test_images_and_points_given_as_arrays_go_to_the_model_s_device():
