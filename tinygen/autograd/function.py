@@ -57,17 +57,26 @@ class Function:
     def apply(cls, *inputs, **params):
         """Run the op on Tensors ``inputs``; returns a Tensor (or a tuple for several outputs)."""
         fn = cls()
-        needs = tuple([t._requires_grad for t in inputs])
-        record = _grad_state["enabled"] and True in needs
-        fn.needs_input_grad = needs if record else (False,) * len(needs)
+        record = False
+        if _grad_state["enabled"]:
+            needs = tuple([t._requires_grad for t in inputs])
+            record = True in needs
+        fn.needs_input_grad = needs if record else _NOTHING_NEEDED[len(inputs)]
         if backend._cupy is not None:  # only a machine with CuPy can mix devices
             _check_same_device(cls, inputs)
         raw = fn.forward(*[t.data for t in inputs], **params)
-        if type(raw) is tuple:
-            # NumPy reductions return scalars (np.float32), which cannot be updated in place
-            raws = tuple([np.asarray(a) if isinstance(a, np.generic) else a for a in raw])
-        else:
-            raws = (np.asarray(raw) if isinstance(raw, np.generic) else raw,)
+        if type(raw) is not tuple:   # one output: the common case, without the tuples below
+            if isinstance(raw, np.generic):   # NumPy reductions return scalars, not updatable in place
+                raw = np.asarray(raw)
+            if not record:
+                return Tensor._make(raw)
+            fn.inputs = inputs
+            fn._versions = tuple([t._version for t in inputs])
+            out = Tensor._make(raw, fn, 0)
+            fn._outputs = (weakref.ref(out),)
+            fn._out_meta = ((raw.shape, raw.dtype),)
+            return out
+        raws = tuple([np.asarray(a) if isinstance(a, np.generic) else a for a in raw])
         if record:
             fn.inputs = inputs
             fn._versions = tuple([t._version for t in inputs])
@@ -76,7 +85,7 @@ class Function:
             fn._out_meta = tuple([(a.shape, a.dtype) for a in raws])
         else:
             outs = tuple([Tensor._make(a) for a in raws])
-        return outs if type(raw) is tuple else outs[0]
+        return outs
 
     @property
     def output(self):
@@ -108,6 +117,17 @@ class Function:
     def _release(self):
         self.__dict__.clear()
         self._freed = True
+
+
+class _NothingNeeded(dict):
+    """needs_input_grad when no graph is recorded: (False,) * n, made once per n."""
+
+    def __missing__(self, n):
+        self[n] = (False,) * n
+        return self[n]
+
+
+_NOTHING_NEEDED = _NothingNeeded()
 
 
 def _check_same_device(cls, inputs):
