@@ -1,6 +1,6 @@
 """Every registered model's training step beside the same network in PyTorch CPU, checked, then timed.
 
-    python benchmarks/models.py [--threads 1] [--models nade,pixelcnn] [--rounds 5] [--markdown]
+    python benchmarks/models.py [--threads 1] [--models nade,pixelcnn] [--rounds 5] [--markdown] [--size 28]
 
 One row per registered model (two for PixelRNN: row_lstm and diagonal_bilstm), each at
 its default options and default batch size, on 8x8 images:
@@ -523,6 +523,7 @@ ROWS = {
     "progan": ("progan", {}, progan_step, image_batch),
 }
 DROPOUT_MODELS = ("pixelcnn", "pixelrnn")
+IMAGE_SIDE = [8]                  # --size: the side of the square images every row is built for
 PREPARE = {"progan": grown}       # a model put in the state it is timed in, before the weights are copied
 
 
@@ -530,6 +531,8 @@ def build_pair(torch, row, dtype, check):
     """(model, batch for train_step, twin, matched pairs, the twin's step(noise))."""
     name, options, make_step, make_batch = ROWS[row]
     options = dict(options)
+    if IMAGE_SIDE[0] != 8:
+        options["image_shape"] = (1, IMAGE_SIDE[0], IMAGE_SIDE[0])
     if check and name in DROPOUT_MODELS:
         options["dropout"] = 0.0                        # each side would draw its own masks
     tinygen.manual_seed(0)
@@ -626,6 +629,8 @@ def parse_args():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--models", default=None, help="comma-separated models or rows (pixelrnn: both variants)")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--size", type=int, default=8,
+                        help="image side (default 8, the digits); e.g. --size 28 --models nade,pixelcnn,pixelrnn")
     return parser.parse_args()
 
 
@@ -649,6 +654,7 @@ def print_markdown(rows, headers):
 
 def main():
     args = parse_args()
+    IMAGE_SIDE[0] = args.size
     import torch
     torch.set_num_threads(args.threads or os.cpu_count())
     if args.threads:
@@ -671,7 +677,7 @@ def main():
                       f"{faults:.0f}", f"{rel:.1e}"])
     covered = {ROWS[r][0] for r in ROWS}
     print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__}; "
-          f"torch {torch.__version__}; float32 steps, gradients checked in float64")
+          f"torch {torch.__version__}; {args.size}x{args.size} images; float32 steps, gradients checked in float64")
     headers = ["model", "batch", "tinygen ms/step", "pytorch ms/step", "ratio", "minor faults/step",
                "grad rel diff"]
     (print_markdown if args.markdown else print_table)(table, headers)
