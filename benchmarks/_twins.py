@@ -69,20 +69,22 @@ class FVSBN(nn.Module):
 
 
 class NADE(nn.Module):
-    """l_d = b_d + V_d . sigmoid(c + W x_<d), all d in one pass (P = x * L, as tinygen's ``logits``)."""
+    """a_d = c + sum_{j<d} x_j W[:, j] as a cumulative sum over shifted pixels (tinygen's ``logits``),
+    l_d = b_d + V_d . sigmoid(a_d): O(N D H), PyTorch's cumsum."""
 
     def __init__(self, d, h):
         super().__init__()
         self.W, self.c = nn.Parameter(torch.zeros(h, d)), nn.Parameter(torch.zeros(h))
         self.V, self.b = nn.Parameter(torch.zeros(d, h)), nn.Parameter(torch.zeros(d))
-        self.register_buffer("prefix", torch.tril(torch.ones(d, d), diagonal=-1))
 
     def log_prob(self, x):
         n, d = x.shape[0], self.b.shape[0]
-        flat = x.reshape(n, 1, d)
-        A = F.linear((flat * self.prefix).reshape(n * d, d), self.W, self.c)
-        l = (torch.sigmoid(A).reshape(n, d, -1) * self.V).sum(2) + self.b
-        return bernoulli_log_prob(flat.reshape(n, d), l)
+        flat = x.reshape(n, d)
+        x_before = F.pad(flat[:, :d - 1], (1, 0))                   # (N, D): x_{d-1}
+        w_before = F.pad(self.W.t()[:d - 1], (0, 0, 1, 0))           # (D, H): W[:, d-1]
+        A = torch.cumsum(x_before[:, :, None] * w_before, dim=1) + self.c
+        l = (torch.sigmoid(A) * self.V).sum(2) + self.b
+        return bernoulli_log_prob(flat, l)
 
 
 def causal_mask(kh, kw, mask_type):
