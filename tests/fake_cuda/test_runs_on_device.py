@@ -57,3 +57,13 @@ def test_train_sample_and_eval_on_cuda(case, tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", name, "--checkpoint", ckpt, "--device", "cuda", "--json"]) == 0, capsys.readouterr().err
     assert json.loads(capsys.readouterr().out)["step"] == STEPS
+
+
+def test_the_zoo_on_cuda_trains_and_writes_its_pages(tmp_path, capsys):
+    """``tinygen zoo --device cuda``: two models (a density and a GAN), their pages and the gallery."""
+    out = tmp_path / "zoo"
+    assert main(["zoo", "--device", "cuda", "--minutes", "0.05", "--models", "bernoulli,dcgan",
+                 "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    results = (out / "results.md").read_text()
+    assert "| bernoulli |" in results and "| dcgan |" in results and "failed" not in results
+    assert "on cuda" in results and (out / "gallery.png").stat().st_size > 0
