@@ -40,7 +40,7 @@ EXTRA = {
     "conv2d_grad_weight": (lambda x, g: F.conv2d_grad_weight(x, g, 3, stride=1, padding=1),
                            (_a(2, 2, 4, 4), _a(2, 3, 4, 4)), True),
     "lstm": (lambda x, h, c, wi, wh, bi, bh: F.lstm(x, h, c, wi, wh, bi, bh)[0],
-             (_a(3, 2, 4), _a(2, 3), _a(2, 3), _a(12, 4), _a(12, 3), _a(12), _a(12)), False),
+             (_a(3, 2, 4), _a(2, 3), _a(2, 3), _a(12, 4), _a(12, 3), _a(12), _a(12)), True),
     "row_lstm": (lambda x, w, b: F.row_lstm(x, w, b), (_a(2, 8, 3, 4), _a(8, 2, 3), _a(8)), False),
     "diagonal_lstm": (lambda x, w, b: F.diagonal_lstm(x, w, b), (_a(2, 8, 3, 5), _a(8, 2, 2), _a(8)), False),
     "skew": (F.skew, (_a(2, 3, 3, 4),), True),

@@ -38,6 +38,11 @@ so only dpre_t w_hh (needed by the next step) is a matmul inside the loop. The p
 cell math is ``_cell_forward`` / ``_cell_backward``; on a GPU they call tinygen's CUDA
 kernels (``tinygen.cuda``), on the CPU they are a handful of in-place NumPy ufuncs.
 
+Second derivatives (create_graph): the same gradients must then be Tensor ops, so the
+backward replays the recurrence above step by step in Tensor ops on the saved inputs
+(``_lstm_steps``) and differentiates that with create_graph: slower, but a gradient
+penalty through an LSTM (a text encoder in a WGAN-GP critic) can be trained.
+
 Because backward works on arrays, its gradients carry no graph: a second derivative
 through this op raises an error (WGAN-GP never differentiates through an LSTM).
 
@@ -115,6 +120,9 @@ from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.tensor import Tensor
 from ..backend import get_array_module
 from ._base import as_tensor, check_same_dtype
+from .activation import sigmoid, tanh
+from .linalg import matmul
+from .shape import stack, transpose
 from ._scan_arrays import (_Workspace, _cell_backward, _cell_forward, _recycler, _scan_backward,
                            _scan_forward, _weight_grad)
 
@@ -163,11 +171,7 @@ class LSTMScan(_Scan):
 
     def backward(self, gy, gh, gc):
         if is_grad_enabled():
-            raise RuntimeError(
-                "lstm: the fused LSTM scan does not support second derivatives (create_graph=True): "
-                "its backward (backpropagation through time) runs on arrays, not Tensor ops, so its "
-                "gradients have no graph; build the recurrence from F.matmul/F.sigmoid/F.tanh steps "
-                "if you need to differentiate through the gradient")
+            return self._backward_graph(gy, gh, gc)
         xp = get_array_module(self.gates)
         G, hs, cs, w_hh = self.gates, self.hs, self.cs, self.w_hh
         T, N, H4 = G.shape
@@ -200,6 +204,38 @@ class LSTMScan(_Scan):
         _recycler.give(D)
         return tuple(None if g is None else Tensor._make(g) for g in grads)
 
+    def _backward_graph(self, gy, gh, gc):
+        """The gradients as Tensors with a graph: the recurrence replayed in Tensor ops, then
+        differentiated with create_graph (the module docstring's "Second derivatives")."""
+        from ..autograd.engine import grad
+        x, h0, c0, w_ih, w_hh, *biases = self.inputs
+        wanted = [i for i, needed in enumerate(self.needs_input_grad) if needed]
+        y, h, c = _lstm_steps(x, h0, c0, w_ih, w_hh, biases)
+        got = grad([y, h, c], [self.inputs[i] for i in wanted], [gy, gh, gc], create_graph=True,
+                   allow_unused=True)
+        out = [None] * len(self.inputs)
+        for i, g in zip(wanted, got):
+            t = self.inputs[i]   # an input no output depends on (h0 with T = 0 cannot occur): zeros
+            out[i] = g if g is not None else Tensor._make(get_array_module(t.data).zeros_like(t.data))
+        return tuple(out)
+
+
+def _lstm_steps(x, h0, c0, w_ih, w_hh, biases):
+    """(y, h_T, c_T) by the module docstring's equations, one step at a time in Tensor ops."""
+    H = w_hh.shape[1]
+    pre_x = matmul(x, transpose(w_ih))                       # (T, N, 4H): x_t w_ih^T, all t
+    for b in biases:
+        pre_x = pre_x + b
+    h, c, ys = h0, c0, []
+    for t in range(x.shape[0]):
+        pre = pre_x[t] + matmul(h, transpose(w_hh))
+        i, f = sigmoid(pre[:, :H]), sigmoid(pre[:, H:2 * H])
+        g, o = tanh(pre[:, 2 * H:3 * H]), sigmoid(pre[:, 3 * H:])
+        c = f * c + i * g
+        h = o * tanh(c)
+        ys.append(h)
+    return stack(ys), h, c
+
 
 def _shape(t):
     return tuple(t.shape)
@@ -210,7 +246,7 @@ def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
 
     h0, c0 (N, H) are the initial state (None: zeros); w_ih (4H, I), w_hh (4H, H) and the
     optional biases (4H,) hold the gates in PyTorch's order i, f, g, o. One fused op;
-    its gradients are exact, but it cannot be differentiated twice.
+    its gradients are exact, and differentiable again (create_graph replays the steps).
     """
     x, h0, c0, w_ih, w_hh, b_ih, b_hh = (None if v is None else as_tensor(v)
                                         for v in (x, h0, c0, w_ih, w_hh, b_ih, b_hh))
