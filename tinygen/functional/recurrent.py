@@ -43,8 +43,6 @@ backward replays the recurrence above step by step in Tensor ops on the saved in
 (``_lstm_steps``) and differentiates that with create_graph: slower, but a gradient
 penalty through an LSTM (a text encoder in a WGAN-GP critic) can be trained.
 
-Because backward works on arrays, its gradients carry no graph: a second derivative
-through this op raises an error (WGAN-GP never differentiates through an LSTM).
 
 The PixelRNN scans (van den Oord et al. 2016): Row LSTM and Diagonal LSTM, and skew/unskew
 ------------------------------------------------------------------------------------------
@@ -105,8 +103,8 @@ and after the scan, with every dpre_t stacked:
     dx_proj = dpre (back in the input layout)      db_ss = sum of dpre over t, n, s
     dw_k    = sum over t, n, s of dpre_t[s] h_{t-1}[s + k - 1]^T    (one matmul on an im2col of h)
 
-Because backward works on arrays, its gradients carry no graph: a second derivative
-through these ops raises an error (as for ``F.lstm``).
+Backward works on arrays; under create_graph (second derivatives) the scan is replayed a
+step at a time in Tensor ops (``_pixel_scan_steps``) and differentiated, as for ``F.lstm``.
 
 skew / unskew are ordinary differentiable ops, each the other's backward:
 
@@ -122,7 +120,7 @@ from ..backend import get_array_module
 from ._base import as_tensor, check_same_dtype
 from .activation import sigmoid, tanh
 from .linalg import matmul
-from .shape import stack, transpose
+from .shape import pad as pad_op, permute, stack, transpose
 from ._scan_arrays import (_Workspace, _cell_backward, _cell_forward, _recycler, _scan_backward,
                            _scan_forward, _weight_grad)
 
@@ -205,19 +203,23 @@ class LSTMScan(_Scan):
         return tuple(None if g is None else Tensor._make(g) for g in grads)
 
     def _backward_graph(self, gy, gh, gc):
-        """The gradients as Tensors with a graph: the recurrence replayed in Tensor ops, then
-        differentiated with create_graph (the module docstring's "Second derivatives")."""
-        from ..autograd.engine import grad
+        """The gradients as Tensors with a graph (the module docstring's "Second derivatives")."""
         x, h0, c0, w_ih, w_hh, *biases = self.inputs
-        wanted = [i for i, needed in enumerate(self.needs_input_grad) if needed]
-        y, h, c = _lstm_steps(x, h0, c0, w_ih, w_hh, biases)
-        got = grad([y, h, c], [self.inputs[i] for i in wanted], [gy, gh, gc], create_graph=True,
-                   allow_unused=True)
-        out = [None] * len(self.inputs)
-        for i, g in zip(wanted, got):
-            t = self.inputs[i]   # an input no output depends on (h0 with T = 0 cannot occur): zeros
-            out[i] = g if g is not None else Tensor._make(get_array_module(t.data).zeros_like(t.data))
-        return tuple(out)
+        return _replayed_grads(self, _lstm_steps(x, h0, c0, w_ih, w_hh, biases), (gy, gh, gc))
+
+
+def _replayed_grads(fn, outputs, grad_outputs):
+    """fn's input gradients from a replay of its forward in Tensor ops (``outputs``), by
+    differentiating the replay with create_graph: gradients that can be differentiated again."""
+    from ..autograd.engine import grad
+    wanted = [i for i, needed in enumerate(fn.needs_input_grad) if needed]
+    got = grad(list(outputs), [fn.inputs[i] for i in wanted], list(grad_outputs), create_graph=True,
+               allow_unused=True)
+    out = [None] * len(fn.inputs)
+    for i, g in zip(wanted, got):
+        t = fn.inputs[i]   # an input no output depends on: a zero gradient
+        out[i] = g if g is not None else Tensor._make(get_array_module(t.data).zeros_like(t.data))
+    return tuple(out)
 
 
 def _lstm_steps(x, h0, c0, w_ih, w_hh, biases):
@@ -374,12 +376,9 @@ class _PixelRNNScan(_Scan):
         return xp.ascontiguousarray(hs[1:].transpose(from_scan))
 
     def backward(self, gh):
-        if is_grad_enabled():
-            raise RuntimeError(
-                f"{self.name}: the fused {self.name} scan does not support second derivatives "
-                f"(create_graph=True): its backward (backpropagation through time) runs on arrays, not "
-                f"Tensor ops, so its gradients have no graph; build the recurrence from F.conv2d/F.sigmoid/"
-                f"F.tanh steps if you need to differentiate through the gradient")
+        if is_grad_enabled():   # second derivatives: replay the scan in Tensor ops
+            x_proj, w_ss, *b_ss = self.inputs
+            return _replayed_grads(self, (_pixel_scan_steps(x_proj, w_ss, b_ss, self.to_scan, self.pad),), (gh,))
         xp = get_array_module(self.gates)
         G, hs, w_ss = self.gates, self.hs, self.w_ss
         need = self.needs_input_grad
@@ -393,6 +392,29 @@ class _PixelRNNScan(_Scan):
             grads.append(D.reshape(-1, D.shape[3]).sum(axis=0) if need[2] else None)
         _recycler.give(D)
         return tuple(None if g is None else Tensor._make(g) for g in grads)
+
+
+def _pixel_scan_steps(x_proj, w_ss, b_ss, to_scan, pad):
+    """h (N, h, R, W) of a PixelRNN scan by the docstring's one-scan equations, a step at a time
+    in Tensor ops: pre_t[s] = x_t[s] + b_ss + sum_k w_k h_{t-1}[s + k - 1], then the LSTM cell."""
+    xs = permute(x_proj, to_scan)                                  # (T, N, S, 4h)
+    for b in b_ss:
+        xs = xs + b
+    T, N, S, H4 = xs.shape
+    H, K = H4 // 4, w_ss.shape[2]
+    zero = Tensor._make(get_array_module(xs.data).zeros((N, S, H), dtype=xs.dtype))
+    h, c, ys = zero, zero, []
+    for t in range(T):
+        pre = xs[t]
+        padded = pad_op(h, ((0, 0), (pad, K - 1 - pad), (0, 0)))   # tap k reads h_{t-1}[s + k - 1]
+        for k in range(K):
+            pre = pre + matmul(padded[:, k:k + S], transpose(w_ss[:, :, k]))
+        i, f = sigmoid(pre[..., :H]), sigmoid(pre[..., H:2 * H])
+        g, o = tanh(pre[..., 2 * H:3 * H]), sigmoid(pre[..., 3 * H:])
+        c = f * c + i * g
+        h = o * tanh(c)
+        ys.append(h)
+    return permute(stack(ys), tuple(int(i) for i in np.argsort(to_scan)))
 
 
 class RowLSTMScan(_PixelRNNScan):
@@ -425,7 +447,8 @@ def row_lstm(x_proj, w_ss, b_ss=None):
 
     x_proj holds the input-to-state pre-activations [i | f | g | o] of every pixel;
     w_ss (4h, h, 3) is the state-to-state 1 x 3 convolution (padding 1) over the
-    previous row's h; b_ss (4h,) optional. One fused op; not differentiable twice.
+    previous row's h; b_ss (4h,) optional. One fused op (differentiable twice: create_graph
+    replays the steps).
     """
     x_proj, w_ss = as_tensor(x_proj), as_tensor(w_ss)
     b_ss = None if b_ss is None else as_tensor(b_ss)
@@ -439,7 +462,7 @@ def diagonal_lstm(x_proj, w_ss, b_ss=None):
 
     w_ss (4h, h, 2) is the state-to-state 2 x 1 convolution down the previous column,
     zero-padded at the top: row r sees rows r - 1 and r of column t - 1. b_ss (4h,)
-    optional. One fused op; not differentiable twice.
+    optional. One fused op (differentiable twice: create_graph replays the steps).
     """
     x_proj, w_ss = as_tensor(x_proj), as_tensor(w_ss)
     b_ss = None if b_ss is None else as_tensor(b_ss)
