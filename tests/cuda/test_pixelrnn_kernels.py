@@ -35,7 +35,7 @@ from kernel_reference import DTYPES, cell_tolerance
 from tinygen import backend, cuda, resources
 from tinygen.autograd import Tensor, grad
 from tinygen.cuda import DIAGONAL_LSTM_KERNEL, ROW_LSTM_KERNEL, Kernels, kernel_name
-from tinygen.functional.recurrent import DiagonalLSTMScan, RowLSTMScan
+from tinygen.functional.pixel_scans import DiagonalLSTMScan, RowLSTMScan
 
 ORDERS = [("forward", 0), ("reverse", 0), ("random", 1), ("random", 2)]
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -14,7 +14,8 @@ from .activation import (sigmoid, tanh, relu, leaky_relu, elu, softplus, softmax
                          one_hot, dropout)
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, mse_loss, l1_loss,
                    gaussian_nll)
-from .recurrent import lstm, skew, unskew, row_lstm, diagonal_lstm
+from .recurrent import lstm
+from .pixel_scans import skew, unskew, row_lstm, diagonal_lstm
 from .conv import conv2d, conv_transpose2d, conv2d_grad_weight
 from .normalization import batch_norm, instance_norm, layer_norm
 from .pooling import avg_pool2d, max_pool2d, upsample_nearest, interpolate

@@ -1,6 +1,7 @@
 """The recurrent scans on plain arrays: the LSTM cell's forward and backward, their scratch
-buffers, and the PixelRNN scan loops. ``recurrent.py`` holds the ops and their equations
-(the same symbols); this file is what makes them run without a Python loop per pixel.
+buffers, and the PixelRNN scan loops. ``recurrent.py`` and ``pixel_scans.py`` hold the ops
+and their equations (the same symbols); this file is what makes them run without a Python
+loop per pixel.
 """
 import threading
 
