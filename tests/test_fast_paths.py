@@ -112,6 +112,34 @@ def test_both_conv_layouts_and_the_phase_input_gradient_equal_the_reference(stri
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("kernel, padding", [((3, 3), (1, 1)), ((5, 3), (2, 0)), ((2, 4), (1, 3)), ((1, 3), (0, 1))])
+def test_stride_one_frames_equal_the_reference(kernel, padding, masked, monkeypatch):
+    """The implicit GEMM over the framed image (``_conv_frames``, forced here whatever its size):
+    conv2d, conv_transpose2d and every gradient; a masked kernel (lower rows zero, as
+    MaskedConv2d's W * M) skips those rows and still gives the full weight gradient."""
+    from tinygen.functional import _conv_frames
+    monkeypatch.setattr(_conv_frames, "MAX_WASTE", 10 ** 9)
+    monkeypatch.setattr(_conv_frames, "MIN_PIXELS", 0)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 9, 7, 6))
+    w, wt = rng.standard_normal((5, 9) + kernel), rng.standard_normal((9, 8) + kernel)
+    if masked:
+        w[:, :, kernel[0] // 2 + 1:] = 0
+        wt[:, :, kernel[0] // 2 + 1:] = 0
+    calls = []
+    monkeypatch.setattr(_conv_frames, "correlate", lambda *a, _f=_conv_frames.correlate: calls.append(1) or _f(*a))
+
+    def convs():
+        conv = _value_and_grads(lambda a, b: F.conv2d(a, b, padding=padding), x, w)
+        transposed = _value_and_grads(lambda a, b: F.conv_transpose2d(a, b, padding=padding), x, wt)
+        return conv + transposed
+    fast, reference = _both(convs)
+    assert calls, "the frames were not used"
+    for a, b in zip(fast, reference):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_switching_between_forward_and_backward_keeps_the_gradient_right():
     """Patches laid out by a fast forward are not reused by a reference backward."""
     rng = np.random.default_rng(5)

@@ -14,7 +14,9 @@ it replaces:
     conv layouts          NumPy convolutions from ``CHANNELS_LAST_MIN`` channels on in
                           channels-last memory, and the input gradient by stride phases
                           without col2im, and 1x1 convolutions with no im2col at all
-                          (``functional/_conv_arrays.py``); off, every
+                          (``functional/_conv_arrays.py``), and stride-1 convolutions as
+                          one GEMM per kernel row over the zero-framed image, skipping
+                          all-zero kernel rows (``functional/_conv_frames.py``); off, every
                           convolution takes the channels-first im2col / col2im of the
                           equations in ``functional/conv.py``
     Adam in place         the moments and the step updated in place through scratch

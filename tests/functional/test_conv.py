@@ -4,8 +4,9 @@ Checked against plain nested-loop references (float64, written for clarity, not
 speed) over hypothesis-drawn settings: odd sizes, strides 1-3, padding, batch 1,
 non-square kernels. Every property runs on both memory layouts of the NumPy path
 (channels first, the im2col contract; channels last, used from
-``CHANNELS_LAST_MIN`` channels on), forced by the ``layout`` fixture, so the
-small drawn shapes exercise both. Then: the adjoint identity, gradients and
+``CHANNELS_LAST_MIN`` channels on) and on the stride-1 frames of channels last
+(``_conv_frames``), forced by the ``layout`` fixture, so the small drawn shapes
+exercise all three. Then: the adjoint identity, gradients and
 second derivatives by central differences, the output-shape formulas, every
 bad-input error, and (where PyTorch is installed) agreement with PyTorch.
 """
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 import tinygen.functional as F
 import tinygen.functional._conv_arrays as arrays_module
+import tinygen.functional._conv_frames as frames_module
 import tinygen.functional.conv as conv_module
 from tinygen import backend
 from tinygen.autograd import Tensor, grad, gradcheck, gradgradcheck
@@ -88,10 +90,13 @@ def reference_grad_weight(x, gy, kernel_size, stride=(1, 1), padding=(0, 0)):
 
 # --- drawing settings and values --------------------------------------------------
 
-@pytest.fixture(params=["channels_first", "channels_last"])
+@pytest.fixture(params=["channels_first", "channels_last", "framed"])
 def layout(request, monkeypatch):
-    """Force one memory layout of the NumPy path for the whole test."""
-    monkeypatch.setattr(arrays_module, "CHANNELS_LAST_MIN", 1 if request.param == "channels_last" else 10 ** 9)
+    """Force one memory layout of the NumPy path for the whole test ("framed": channels last,
+    and every stride-1 convolution by the implicit GEMM of ``_conv_frames``, whatever its size)."""
+    monkeypatch.setattr(arrays_module, "CHANNELS_LAST_MIN", 10 ** 9 if request.param == "channels_first" else 1)
+    monkeypatch.setattr(frames_module, "MAX_WASTE", 10 ** 9 if request.param == "framed" else 0)
+    monkeypatch.setattr(frames_module, "MIN_PIXELS", 0)
     return request.param
 
 

@@ -13,7 +13,10 @@ long side of the matrix), and the copies around it move long contiguous runs:
     is kw C contiguous numbers (see ``_im2col_last``, ``_col2im_last``).
 
 A 1x1 convolution with stride 1 and no padding skips im2col and col2im: its patch
-matrix is the pixel matrix itself (``_pointwise``).
+matrix is the pixel matrix itself (``_pointwise``). Other stride-1 convolutions in the
+channels-last layout skip them too where the image is not small: ``_conv_frames.py``
+multiplies shifted slices of the zero-framed image (an implicit GEMM), and keeps the
+frame (about the input's size) for the weight gradient instead of the patches.
 
 In the channels-last layout the input gradient (and so conv_transpose2d) skips col2im
 when the stride divides the kernel (DCGAN's 4 / 2, every stride 1): the output's
@@ -25,9 +28,10 @@ conv2d keeps its patches for its weight gradient (K/C times the input's size,
 held until backward), so im2col runs once per input per training step.
 """
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .. import backend, fast_paths
+from . import _conv_frames
 
 
 # --- the two data movements: im2col and col2im ------------------------------
@@ -103,9 +107,12 @@ def _patches_last(xp, kh, kw, sh, sw):
     """The (N Ho Wo, kh kw C) matrix of the kh x kw patches of xp (N, Hp, Wp, C), K ordered (i, j, c)."""
     n, hp, wp, c = xp.shape
     ho, wo = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-    windows = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]   # (N, Ho, Wo, C, kh, kw)
+    # windows[n, oh, ow, i, j, c] = xp[n, oh sh + i, ow sw + j, c]: a view, its strides written out
+    # (sliding_window_view's checks cost more than the copy for the many small calls of a model)
+    s0, s1, s2, s3 = xp.strides
+    windows = as_strided(xp, (n, ho, wo, kh, kw, c), (s0, s1 * sh, s2 * sw, s1, s2, s3), writeable=False)
     cols = np.empty((n, ho, wo, kh, kw, c), dtype=xp.dtype)
-    cols[...] = windows.transpose(0, 1, 2, 4, 5, 3)
+    cols[...] = windows
     return cols.reshape(n * ho * wo, kh * kw * c)
 
 
@@ -210,10 +217,18 @@ def _pointwise(a, kh, kw, sh, sw, ph, pw):
         and fast_paths.enabled()
 
 
-def _patches(x, kh, kw, sh, sw, ph, pw, last):
-    """im2col as the (N Ho Wo, K) matrix, K ordered as the layout says."""
+def _framed(cols):
+    """True when ``cols`` is a stride-1 frame (``_conv_frames``), which reads g in any memory order."""
+    return isinstance(cols, _conv_frames.Frame)
+
+
+def _patches(x, kh, kw, sh, sw, ph, pw, last, w=None):
+    """im2col as the (N Ho Wo, K) matrix, K ordered as the layout says; at stride 1 in the
+    channels-last layout, the framed image instead (``_conv_frames``: no patches copied)."""
     if _pointwise(x, kh, kw, sh, sw, ph, pw):
         return _rows(x, last)                 # K = C in either layout: no im2col, often no copy
+    if last and _conv_frames.fits(x.shape, kh, kw, sh, sw, ph, pw, w):
+        return _conv_frames.frame(x, kh, kw, ph, pw)   # stride 1: no patches, the framed image
     if last:
         return _im2col_last(x, kh, kw, sh, sw, ph, pw)
     cols = im2col(x, kh, kw, sh, sw, ph, pw)                           # (N, K, P)
@@ -228,7 +243,9 @@ def _conv(x, w, stride, padding, cols=None):
     o, _, kh, kw = w.shape
     last = _channels_last(x, c)
     if cols is None:
-        cols = _patches(x, kh, kw, sh, sw, ph, pw, last)
+        cols = _patches(x, kh, kw, sh, sw, ph, pw, last, w)
+    if _framed(cols):
+        return _conv_frames.correlate(cols, w), cols
     if last:
         y = cols @ w.transpose(0, 2, 3, 1).reshape(o, -1).T            # (N Ho Wo, O), row-major
     else:
@@ -244,6 +261,8 @@ def _conv_input_grad(g, w, x_shape, stride, padding):
     if _pointwise(g, kh, kw, sh, sw, ph, pw):   # cols = g_rows @ w2 is the gradient itself
         return _image(_rows(g, _channels_last(g, c)) @ w.reshape(o, c), x_shape)
     if _channels_last(g, c):
+        if _conv_frames.input_grad_fits(g.shape, w, sh, sw, ph, pw):
+            return _conv_frames.input_grad(g, w, x_shape, padding)
         if kh % sh == 0 and kw % sw == 0:
             return _input_grad_by_phases(g, w, x_shape, stride, padding)
         # one product per kernel offset (a batched matmul): each offset's columns come out as
@@ -298,6 +317,8 @@ def _conv_weight_grad(x, g, kernel_size, stride, padding, cols=None):
     last = _channels_last(x, c)
     if cols is None:
         cols = _patches(x, kh, kw, sh, sw, ph, pw, last)
+    if _framed(cols):
+        return _conv_frames.weight_grad(cols, g)
     gw = _rows(g, last).T @ cols                                        # (O, K)
     if last:
         return gw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)

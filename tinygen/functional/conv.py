@@ -40,8 +40,8 @@ other two, so every gradient is differentiable again (WGAN-GP needs that):
 applied with the other input and the incoming gradient.)
 
 Speed: the im2col, col2im and GEMMs on plain arrays, and the two memory layouts
-they pick between, live in ``_conv_arrays.py``; this file holds the ops and the
-checks a user meets.
+they pick between, live in ``_conv_arrays.py`` (stride-1 convolutions without
+im2col in ``_conv_frames.py``); this file holds the ops and the checks a user meets.
 """
 import numpy as np
 
@@ -50,14 +50,15 @@ from .. import backend
 from .reduction import sum as _sum
 from ._base import check_same_dtype
 from ._conv_arrays import (_channels_last, _conv, _conv_input_grad, _conv_weight_grad, _copy_channels_last,
-                           _in_layout, _out_size, _patches)
+                           _framed, _in_layout, _out_size, _patches)
 
 
 # --- the three ops ----------------------------------------------------------
 #
 # The patches of an input are computed once per step: conv2d keeps them for its
-# weight gradient (memory: K / C times the input, held until backward), and
-# conv_transpose2d's backward shares those of g between its two gradients.
+# weight gradient (memory: K / C times the input, held until backward; a stride-1
+# frame of ``_conv_frames`` about 1 times), and conv_transpose2d's backward shares
+# those of g between its two gradients.
 
 class Conv2d(Function):
     input_names = ("input", "weight", "bias")
@@ -79,7 +80,7 @@ class Conv2d(Function):
     def backward(self, g):
         x, w = self.inputs[:2]
         need = self.needs_input_grad
-        if need[0] and need[1]:
+        if need[0] and need[1] and not _framed(self.cols):
             g = _relayout(g, self.last)  # both gradients read g's pixel matrix: lay it out once
         gx = conv_transpose2d(g, w, stride=self.stride, padding=self.padding,
                               output_padding=self.output_padding) if need[0] else None
@@ -112,8 +113,8 @@ class ConvTranspose2d(Function):
         need = self.needs_input_grad
         kernel = w.shape[2:]
         # both gradients are convolutions of g with the same kernel: share its patches
-        cols = _patches(g.data, *kernel, *self.stride, *self.padding, _channels_last(g.data, g.shape[1])) \
-            if need[0] and need[1] else None
+        cols = _patches(g.data, *kernel, *self.stride, *self.padding, _channels_last(g.data, g.shape[1]),
+                        w.data) if need[0] and need[1] else None
         gx = Conv2d.apply(g, w, stride=self.stride, padding=self.padding, cols=cols) if need[0] else None
         # y = conv2d's adjoint at w applied to x, so <y, g> = <x, conv2d(g, w)>: g plays the input
         gw = Conv2dGradWeight.apply(g, x, kernel_size=kernel, stride=self.stride, padding=self.padding,
