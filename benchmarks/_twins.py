@@ -389,11 +389,13 @@ class TranslationBlock(nn.Module):
         return x + self.body(x)
 
 
-def translation_generator(image_shape, cin, cout, width, blocks, pad, affine):
-    """tinygen's ``translation_generator``: the ResNet generator, or for small images the one
-    without resampling and instance norm."""
+def translation_generator(image_shape, cin, cout, width, blocks, pad, affine, small=None):
+    """tinygen's ``translation_generator``: the ResNet generator, or (``small``; None: for small
+    images) the one without resampling and instance norm."""
     w = width
-    if min(image_shape[1:]) < SMALL:
+    if small is None:
+        small = min(image_shape[1:]) < SMALL
+    if small:
         return nn.Sequential(*padded_conv(cin, w, 7, pad, True), nn.ReLU(),
                              *(TranslationBlock(w, pad, False, norm=False) for _ in range(blocks)),
                              *padded_conv(w, cout, 7, pad, True), nn.Tanh())
@@ -630,10 +632,11 @@ class TwoHeadDiscriminator(nn.Module):
 
 
 class StarGAN(nn.Module):
-    def __init__(self, image_shape, attributes, width, blocks, d_width, src_depth=2):
+    def __init__(self, image_shape, attributes, width, blocks, d_width, src_depth=2, small=False):
         super().__init__()
         c = image_shape[0]
-        self.generator = translation_generator(image_shape, c + attributes, c, width, blocks, "zeros", True)
+        self.generator = translation_generator(image_shape, c + attributes, c, width, blocks, "zeros", True,
+                                               small)
         self.discriminator = TwoHeadDiscriminator(image_shape, d_width, attributes, src_depth)
 
     def generate(self, x, c):

@@ -499,7 +499,7 @@ def twin_of(name, model):
         return _twins.ProGAN(model.latent_dim, model.image_shape[0], model.width, model.group_size, model.stages)
     if name == "stargan":
         return _twins.StarGAN(model.image_shape, len(model.attribute_names), model.width, model.blocks,
-                              model.d_width, getattr(model, "src_depth", 2))
+                              model.d_width, getattr(model, "src_depth", 2), model.generator_kind == "small")
     raise KeyError(name)
 
 
