@@ -260,6 +260,14 @@ class _Sweep:
 
     def _output_grads(self, fn):
         """The gradient of each output of fn (zeros for an unused one of several); None if none."""
+        if len(fn._out_meta) == 1 and self.wanted is None:   # the common case, without the loop
+            g = self.grads.pop((fn, 0), None)
+            if g is None:
+                return None
+            out = fn._outputs[0]()
+            if out is not None and out._retain_grad:
+                out.grad = g if out.grad is None else out.grad + g
+            return (g,)
         gouts, reached = [], False
         for i, (shape, dtype) in enumerate(fn._out_meta):
             k = (fn, i)
