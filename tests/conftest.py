@@ -9,11 +9,21 @@ device path on NumPy, its kernels on the SIMT emulator (tests/cuda/emulator.py):
 ``python -m pytest -q tests/fake_cuda --fake-cuda``. The tests in tests/fake_cuda are
 skipped without it. (Only that folder is meant to run with it: elsewhere, tests that
 expect "no GPU here" would find one.)
+
+Hypothesis runs derandomized by default (the ``derandomized`` profile): every run draws
+the same examples, so a commit is green or red for everyone, CI included. To explore new
+examples, ``HYPOTHESIS_PROFILE=explore python -m pytest -q tests`` (what it finds is then
+a bug to fix, or a tolerance to justify).
 """
 import os
 import sys
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("derandomized", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "derandomized"))
 
 _TESTS = os.path.dirname(os.path.abspath(__file__))
 FAKE_CUDA_DIR = os.path.join(_TESTS, "fake_cuda")
