@@ -4,8 +4,8 @@ Grouped by kind, one file each; every op is a ``Function`` with forward and
 backward side by side and a lowercase public function after it.
 """
 from .elementwise import (add, sub, mul, div, neg, pow, exp, log, sqrt, abs, clip, where,
-                          maximum, minimum, sum_to, expand, cast, to_device,
-                          less, less_equal, greater, greater_equal, equal, not_equal)
+                          maximum, minimum, sum_to, expand)
+from .conversion import cast, to_device, less, less_equal, greater, greater_equal, equal, not_equal
 from .reduction import sum, mean, var, max, min, logsumexp, argmax, cumsum
 from .shape import (reshape, transpose, permute, swapaxes, flatten, squeeze, unsqueeze, getitem,
                     concat, stack, split, pad, repeat, tile)

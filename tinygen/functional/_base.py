@@ -55,7 +55,7 @@ def promote(a, b):
     """Tensors ``a`` and ``b`` cast (differentiably) to their common dtype."""
     if a.dtype == b.dtype:
         return a, b
-    from .elementwise import cast
+    from .conversion import cast
     dtype = result_dtype(a.dtype, b.dtype)
     return cast(a, dtype), cast(b, dtype)
 
@@ -69,7 +69,7 @@ def array_tensor(a):
 def as_float(x):
     """A bool or integer Tensor as float32 (maths such as exp, mean or true division needs floats)."""
     if kind_rank(x.dtype) < 2:
-        from .elementwise import cast
+        from .conversion import cast
         return cast(x, np.float32)
     return x
 

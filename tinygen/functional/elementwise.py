@@ -21,7 +21,7 @@ shape:
     maximum z = max(a, b)    the gradient goes to the larger (to a on ties)
     where   z = c ? a : b    the gradient goes where it came from
 
-Comparisons (<, ==, ...) return boolean tensors that carry no gradient.
+Casts, device moves and comparisons are in ``conversion.py``.
 """
 import operator
 
@@ -346,62 +346,3 @@ def maximum(a, b):
 def minimum(a, b):
     """Elementwise min; on ties the gradient goes to ``a``."""
     return _select(a, b, operator.le, "minimum")
-
-
-# --- dtype and device ----------------------------------------------------
-
-class Cast(Function):
-    saves_inputs = ()
-
-    def forward(self, x, dtype):
-        self.in_dtype = x.dtype
-        return x.astype(dtype)
-
-    def backward(self, g):
-        return cast(g, self.in_dtype)
-
-
-class ToDevice(Function):
-    saves_inputs = ()
-
-    def forward(self, x, device):
-        self.src = backend.device_of(x)
-        return backend.to_device(x, device)
-
-    def backward(self, g):
-        return to_device(g, self.src)
-
-
-def cast(x, dtype):
-    dtype = np.dtype(dtype)
-    if x.dtype == dtype:
-        return x
-    if x.requires_grad and dtype.kind not in "fc":
-        return Tensor._make(x.data.astype(dtype))  # an integer copy carries no gradient
-    return Cast.apply(x, dtype=dtype)
-
-
-def to_device(x, device):
-    return ToDevice.apply(x, device=backend.normalize_device(device))
-
-
-# --- comparisons (no gradient) -------------------------------------------
-
-def _compare(op, a, b):
-    a_arr = a.data if isinstance(a, Tensor) else a
-    b_arr = b.data if isinstance(b, Tensor) else b
-    try:
-        return Tensor._make(op(a_arr, b_arr))
-    except ValueError:
-        sa = getattr(a_arr, "shape", ())
-        sb = getattr(b_arr, "shape", ())
-        raise ValueError(f"comparison: shapes {tuple(sa)} and {tuple(sb)} cannot be broadcast "
-                         f"together") from None
-
-
-def less(a, b): return _compare(operator.lt, a, b)
-def less_equal(a, b): return _compare(operator.le, a, b)
-def greater(a, b): return _compare(operator.gt, a, b)
-def greater_equal(a, b): return _compare(operator.ge, a, b)
-def equal(a, b): return _compare(operator.eq, a, b)
-def not_equal(a, b): return _compare(operator.ne, a, b)
