@@ -5,7 +5,28 @@ On a GPU a call returns once its work is queued, not done: pass ``sync`` (e.g.
 ``cupy.cuda.Device().synchronize``), which is called before the clock starts and
 before it is read, so a batch of ``number`` calls is timed from an idle device
 until all its work has finished, the calls queued back to back as in real use."""
+import os
 import time
+
+
+def blas_kernels():
+    """Which BLAS and kernels NumPy runs, for a benchmark's header (threadpoolctl, with scikit-learn).
+
+    Some machines set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) in their environment, since old
+    OpenBLAS builds crash or compute wrong on their CPUs; on an AVX-512 CPU a current NumPy then
+    runs AVX2 kernels at half its GEMM rate (float32, 1 thread: 105 against 188 GFLOP/s) while
+    PyTorch's MKL runs AVX-512. To benchmark the library as shipped, unset both for that command
+    alone: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/models.py``.
+    """
+    try:
+        from threadpoolctl import threadpool_info
+        blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    except ImportError:
+        blas = []
+    described = ", ".join(f"{i['internal_api']} {i.get('version')} {i.get('architecture') or ''}".strip()
+                          for i in blas) or "BLAS unknown"
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    return described + (f" (OPENBLAS_CORETYPE={forced} set in the environment)" if forced else "")
 
 
 def _batch_time(fn, number, sync):

@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygen  # noqa: E402
 import tinygen.functional as F  # noqa: E402
-from _timing import limit_threads, measure_pair, median_time, try_import_torch, print_table  # noqa: E402
+from _timing import blas_kernels, limit_threads, measure_pair, median_time, try_import_torch, print_table  # noqa: E402
 
 # (N, C_in, H, W, C_out, k, stride, padding)
 CONV2D = [(64, 1, 28, 28, 64, 4, 2, 1), (64, 64, 14, 14, 128, 4, 2, 1), (128, 1, 8, 8, 32, 3, 1, 1),
@@ -127,7 +127,7 @@ def main():
     headers += ["GEMM GF/s", "tinygen GF/s", "of GEMM"]
     threads = args.threads or os.cpu_count()
     print(f"forward + backward (dL/dx, dL/dw), float32, {threads} thread(s), "
-          f"{args.rounds} rounds x median of {args.repeat}")
+          f"{args.rounds} rounds x median of {args.repeat}; {blas_kernels()}")
     print_table(rows, headers)
     if torch is None:
         print("\n(PyTorch is not installed: tinygen times only)")

@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygen  # noqa: E402
-from _timing import measure_pair, model_benchmark_args, print_table  # noqa: E402
+from _timing import blas_kernels, measure_pair, model_benchmark_args, print_table  # noqa: E402
 
 
 def tinygen_step(batch, size, width, blocks):
@@ -78,7 +78,7 @@ def main():
             n_theirs = sum(p.numel() for p in b.parameters())
             assert n_ours == n_theirs, f"{name}: {n_ours} parameters here, {n_theirs} in PyTorch"
     t_ours, t_theirs, ratio = measure_pair(ours, theirs, repeat=5, rounds=args.rounds)
-    print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__}"
+    print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__} ({blas_kernels()})"
           + (f"; torch {torch.__version__}" if torch else ""))
     row = [f"CycleGAN step (G, F, D_A, D_B) {args.size}x{args.size}, batch {args.batch}, width {args.width}, "
            f"{args.blocks} blocks", f"{t_ours * 1e3:.1f} ms",

@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygen  # noqa: E402
-from _timing import measure_pair, model_benchmark_args, print_table  # noqa: E402
+from _timing import blas_kernels, measure_pair, model_benchmark_args, print_table  # noqa: E402
 
 SHAPE = (1, 28, 28)
 
@@ -64,7 +64,7 @@ def main():
             n_theirs = sum(p.numel() for p in b.parameters())
             assert n_ours == n_theirs, f"{name}: {n_ours} parameters here, {n_theirs} in PyTorch"
     t_ours, t_theirs, ratio = measure_pair(ours, theirs, repeat=5, rounds=args.rounds)
-    print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__}"
+    print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__} ({blas_kernels()})"
           + (f"; torch {torch.__version__}" if torch else ""))
     row = [f"DCGAN step (D + G) 28x28, batch {args.batch}, width {args.width}", f"{t_ours * 1e3:.1f} ms",
            f"{t_theirs * 1e3:.1f} ms" if t_theirs else "(torch not installed)", f"{ratio:.2f}" if ratio else "-"]

@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygen  # noqa: E402
 import tinygen.functional as F  # noqa: E402
-from _timing import measure_pair, model_benchmark_args, print_table  # noqa: E402
+from _timing import blas_kernels, measure_pair, model_benchmark_args, print_table  # noqa: E402
 
 Z = 100
 
@@ -92,7 +92,7 @@ def main():
     peak = peak_memory(ours)
     theirs = torch_step(torch, args.batch) if torch else None
     t_ours, t_theirs, ratio = measure_pair(ours, theirs, repeat=5, rounds=args.rounds)
-    print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__}"
+    print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__} ({blas_kernels()})"
           + (f"; torch {torch.__version__}" if torch else ""))
     row = [f"DCGAN G step, D frozen, batch {args.batch}", f"{t_ours * 1e3:.1f} ms",
            f"{t_theirs * 1e3:.1f} ms" if t_theirs else "(torch not installed)",

@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygen  # noqa: E402
 import tinygen.functional as F  # noqa: E402
-from _timing import measure_pair, median_time, try_import_torch, print_table  # noqa: E402
+from _timing import blas_kernels, measure_pair, median_time, try_import_torch, print_table  # noqa: E402
 
 SIZES = [(28, 64, 28, 128), (64, 64, 64, 256)]
 ROUNDS = 5
@@ -90,7 +90,7 @@ def main():
         theirs = lstm_torch(torch, T, N, I, H)
         t_ours, t_theirs, ratio = measure_pair(ours, theirs, repeat=5, rounds=ROUNDS)
         rows.append((name, f"{t_ours * 1e3:.2f} ms", f"{t_theirs * 1e3:.2f} ms", f"{ratio:.2f}"))
-    print(f"LSTM forward + backward, float32; {threads} threads on {os.cpu_count()} cores; numpy {np.__version__}"
+    print(f"LSTM forward + backward, float32; {threads} threads on {os.cpu_count()} cores; numpy {np.__version__} ({blas_kernels()})"
           + (f"; torch {torch.__version__}" if torch else ""))
     print_table(rows, ["(T, N, I, H)", "tinygen", "pytorch cpu", "ratio"])
 

@@ -56,7 +56,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygen  # noqa: E402
-from _timing import limit_threads, print_table  # noqa: E402
+from _timing import blas_kernels, limit_threads, print_table  # noqa: E402
 
 TOLERANCE = 1e-9        # float64 on both sides: what is left is the order of summation
 
@@ -676,7 +676,7 @@ def main():
         table.append([row, batch, f"{t_ours * 1e3:.2f}", f"{t_theirs * 1e3:.2f}", f"{t_ours / t_theirs:.2f}",
                       f"{faults:.0f}", f"{rel:.1e}"])
     covered = {ROWS[r][0] for r in ROWS}
-    print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__}; "
+    print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__} ({blas_kernels()}); "
           f"torch {torch.__version__}; {args.size}x{args.size} images; float32 steps, gradients checked in float64")
     headers = ["model", "batch", "tinygen ms/step", "pytorch ms/step", "ratio", "minor faults/step",
                "grad rel diff"]

@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygen  # noqa: E402
 import tinygen.functional as F  # noqa: E402
-from _timing import limit_threads, measure_pair, try_import_torch, print_table  # noqa: E402
+from _timing import blas_kernels, limit_threads, measure_pair, try_import_torch, print_table  # noqa: E402
 
 
 def tiny_op_tinygen():
@@ -108,7 +108,7 @@ def main():
             rows.append((name, f"{t_ours * scale:.1f} {unit}", f"{t_theirs * scale:.1f} {unit}", f"{ratio:.2f}"))
         else:
             rows.append((name, f"{t_ours * scale:.1f} {unit}", "(torch not installed)", "-"))
-    print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__}"
+    print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__} ({blas_kernels()})"
           + (f"; torch {torch.__version__}" if torch else ""))
     print_table(rows, ["benchmark", "tinygen", "pytorch cpu", "ratio"])
 
