@@ -40,8 +40,25 @@ def test_shipped_file_is_plain_npz_without_pickle():
     assert zipfile.is_zipfile(path)
 
 
+SHIPPED_KERNELS = "SkylakeX"     # the OpenBLAS kernels the shipped file was made with
+
+
+def _blas_kernels():
+    """The kernels NumPy's OpenBLAS runs here (threadpoolctl, with scikit-learn), or None."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    kinds = {i.get("architecture") for i in threadpool_info() if i.get("user_api") == "blas"}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
 def test_script_reproduces_the_shipped_classifier(tmp_path, capsys):
-    """`python -m tinygen.metrics.make_digits_classifier --out PATH` remakes the shipped file."""
+    """`python -m tinygen.metrics.make_digits_classifier --out PATH` remakes the shipped file:
+    to 1e-4 with the kernels it was made with; with other BLAS kernels (a machine that sets
+    OPENBLAS_CORETYPE=Haswell) each product rounds differently and the training carries that
+    into the weights (measured: 0.019 apart at most, of weights up to 0.64; test accuracy equal,
+    FD 10.22 against 10.37), so there the same recipe is asserted, not the same bits."""
     out = tmp_path / "remade.npz"
     assert make_digits_classifier.main(["--out", str(out)]) == 0
     assert "test accuracy" in capsys.readouterr().out
@@ -49,11 +66,14 @@ def test_script_reproduces_the_shipped_classifier(tmp_path, capsys):
     assert remade.config == shipped.config
     assert remade.info["recipe"] == shipped.info["recipe"]
     assert remade.info["test_accuracy"] == pytest.approx(shipped.info["test_accuracy"], abs=1.5 / 359)
-    assert remade.info["fd_train_test"] == pytest.approx(shipped.info["fd_train_test"], rel=1e-2)
+    same_kernels = _blas_kernels() == SHIPPED_KERNELS
+    assert remade.info["fd_train_test"] == pytest.approx(shipped.info["fd_train_test"],
+                                                         rel=1e-2 if same_kernels else 5e-2)
     new, old = remade.net.state_dict(), shipped.net.state_dict()
     assert new.keys() == old.keys()
     for name in old:
-        np.testing.assert_allclose(new[name], old[name], atol=1e-4, err_msg=name)
+        atol = 1e-4 if same_kernels else 0.1 * float(np.abs(old[name]).max())
+        np.testing.assert_allclose(new[name], old[name], atol=atol, err_msg=name)
 
 
 def test_training_leaves_the_global_generator_alone(data):
@@ -82,7 +102,9 @@ def test_features_and_labels(data):
 
 def test_fd_floor_and_properties(data):
     floor = sample_frechet_distance(data.train_images, data.test_images)
-    assert floor == pytest.approx(digits_classifier().info["fd_train_test"], rel=1e-9)
+    # the features are float32 products: another BLAS kernel rounds them differently
+    # (OpenBLAS's Haswell kernels against the SkylakeX ones the file was made with: 5e-8)
+    assert floor == pytest.approx(digits_classifier().info["fd_train_test"], rel=1e-6)
     assert floor > 0
     assert sample_frechet_distance(data.test_images, data.test_images) < 1e-6
     noise = np.random.default_rng(0).random(data.test_images.shape).astype(np.float32)
