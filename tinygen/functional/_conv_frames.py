@@ -97,9 +97,10 @@ def correlate(f, w):
     flat = f.rows.reshape(-1)
     y = np.empty((f.mp * kw, o), dtype=f.rows.dtype)
     phases = y.reshape(f.mp, kw, o)
+    live = w.any(axis=(0, 1, 3))                                        # one pass for every kernel row
     first = True
     for i in range(kh):
-        if not taps[i].any():
+        if not live[i]:
             continue                                                    # a masked kernel row
         for r in range(kw):
             start = (r + i * f.wf) * c
