@@ -172,6 +172,8 @@ def _relayout(t, last):
 
 def _pair(value, name, op, minimum):
     """An int or a pair of ints, each >= minimum, as a tuple of two Python ints."""
+    if type(value) is int and value >= minimum:                     # the common case, checked at once
+        return value, value
     try:
         pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     except TypeError:
