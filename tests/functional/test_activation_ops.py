@@ -62,6 +62,30 @@ def test_activations_are_stable_at_large_inputs():
     np.testing.assert_allclose(sm.sum(), 1.0)
 
 
+def _sigmoid_as_written(x):
+    return np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x)))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_the_in_place_sigmoid_is_its_formula_bit_for_bit(dtype):
+    """sigmoid_array writes into its own temporaries: the numbers of the one-line formula, for
+    any memory order (a transpose, a broadcast view, a 0-d array, the edge values), and never
+    in the caller's array."""
+    from tinygen.functional.elementwise import sigmoid_array
+    rng = np.random.default_rng(0)
+    wide = (rng.standard_normal((5, 7)) * 30).astype(dtype)
+    cases = [wide, wide.T, wide[:, ::2], np.asarray(3.0, dtype), np.broadcast_to(np.arange(3, dtype=dtype), (4, 3)),
+             np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 80.0, -80.0], dtype)]
+    for x in cases:
+        before = x.copy()
+        with np.errstate(over="ignore"):
+            expected, got = _sigmoid_as_written(x), sigmoid_array(x)
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected)
+        assert not np.shares_memory(got, x)
+        np.testing.assert_array_equal(x, before)
+
+
 def test_relu_gradient_at_zero_is_zero():
     x = leaves(np.array([-1.0, 0.0, 2.0]))[0]
     F.relu(x).sum().backward()

@@ -73,8 +73,14 @@ def fits(x_shape, kh, kw, sh, sw, ph, pw, w=None):
     ho, wo = h + 2 * ph - kh + 1, wd + 2 * pw - kw + 1
     if (sh, sw) != (1, 1) or ph >= kh or pw >= kw or ho < 1 or wo < 1 or n * ho * wo < MIN_PIXELS:
         return False
-    live = kh if w is None else int(np.count_nonzero(w.any(axis=(0, 1, 3))))
+    live = kh if w is None else int(np.count_nonzero(live_rows(w)))
     return (h + ph) * (wd + pw) * live <= MAX_WASTE * ho * wo * kh
+
+
+def live_rows(w):
+    """(kh,) True for each kernel row of w (O, C, kh, kw) with a nonzero weight (a masked
+    convolution's lower rows are all zero), in one pass over w."""
+    return w.any(axis=(0, 1, 3))
 
 
 def frame(x, kh, kw, ph, pw):
@@ -97,7 +103,7 @@ def correlate(f, w):
     flat = f.rows.reshape(-1)
     y = np.empty((f.mp * kw, o), dtype=f.rows.dtype)
     phases = y.reshape(f.mp, kw, o)
-    live = w.any(axis=(0, 1, 3))                                        # one pass for every kernel row
+    live = live_rows(w)
     first = True
     for i in range(kh):
         if not live[i]:
