@@ -76,16 +76,27 @@ def _check_run_folder(run):
     return step
 
 
+def _checkpoint_time(run):
+    """The checkpoint's modification time in ns (each save replaces the file), or None."""
+    try:
+        return (run / "checkpoint.npz").stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 def test_a_training_run_killed_at_random_moments_leaves_only_whole_files(tmp_path):
     run, rng = tmp_path / "run", random.Random(1)
     steps = []
     for kill in range(5):
         extra = ["--resume"] if kill else []
+        before = _checkpoint_time(run)
         proc = subprocess.Popen(TINYGEN + ["train", "bernoulli", "--steps", str(10 ** 9), "--log-every", "1",
                                            "--out", "run", "-q", *extra],
                                 cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # wait for this process's own first checkpoint (a resume starts beside the last one's:
+        # on a loaded machine its start alone can outlast the random delay below)
         deadline = time.monotonic() + 60
-        while not (run / "checkpoint.npz").exists() and time.monotonic() < deadline:
+        while _checkpoint_time(run) == before and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(rng.uniform(0.3, 1.2))   # every step writes a row, a grid and a checkpoint
         proc.send_signal(signal.SIGKILL)
