@@ -140,6 +140,22 @@ def test_stride_one_frames_equal_the_reference(kernel, padding, masked, monkeypa
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+def test_live_kernel_rows_are_the_rows_with_a_nonzero_weight():
+    """The frame skips a kernel row exactly when every weight in it is zero (-0.0 too); a dense
+    kernel is told by one count, the rest by the reduction over (O, C, kw)."""
+    from tinygen.functional._conv_frames import live_rows
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((4, 3, 5, 2)).astype(np.float32)
+    np.testing.assert_array_equal(live_rows(w), [True] * 5)
+    w[:, :, 3:] = 0                                   # a mask's lower rows
+    w[:, :, 1] = -0.0
+    w[1, 2, 0, 1] = 0                                 # one zero in a live row
+    w[2, 0, 4, 0] = np.nan                            # nan is not zero: the row stays
+    np.testing.assert_array_equal(live_rows(w), [True, False, True, False, True])
+    np.testing.assert_array_equal(live_rows(w), w.any(axis=(0, 1, 3)))
+    np.testing.assert_array_equal(live_rows(np.zeros((2, 2, 3, 3))), [False] * 3)
+
+
 def test_switching_between_forward_and_backward_keeps_the_gradient_right():
     """Patches laid out by a fast forward are not reused by a reference backward."""
     rng = np.random.default_rng(5)

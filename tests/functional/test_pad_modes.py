@@ -125,3 +125,36 @@ def test_errors():
         F.pad(Tensor(np.ones((0, 2))), 1, mode="replicate")
     with pytest.raises(TypeError, match="widths must be integers"):
         F.pad(x, 1.5, mode="reflect")
+
+
+def _channels_last(a):
+    return a.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate"])
+def test_every_memory_order_gives_the_reference_in_new_memory(mode):
+    """pad gathers along x's axes in x's memory order: a channels-last image, a transpose, a
+    strided slice, a broadcast view, size-1 axes and zero widths give the reference values, in
+    memory of their own; a channels-last image (a conv's output) stays channels-last, and so
+    does the gradient the adjoint folds back from a channels-last g."""
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((2, 5, 4, 3))
+    last = np.ascontiguousarray(base.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)     # (2, 3, 5, 4) NHWC
+    cases = [base, last, base[:, ::2, :, ::-1], np.broadcast_to(base[:1, :1], (2, 3, 4, 3)), base[:, :1]]
+    widths = [((0, 0), (0, 0), (1, 2), (2, 1)), ((1, 0), (0, 0), (0, 0), (0, 2)), ((0, 0),) * 4]
+    for x in cases:
+        for w in widths:
+            y = F.pad(Tensor(x), w, mode=mode).numpy()
+            expected = np.pad(x, w) if mode == "constant" else reference_pad(x, w, mode)
+            np.testing.assert_array_equal(y, expected)
+            assert not np.shares_memory(y, x)
+    if mode != "constant":
+        t = Tensor(last, requires_grad=True)
+        y = F.pad(t, widths[0], mode=mode)
+        assert _channels_last(y.numpy())
+        g = np.ascontiguousarray(rng.standard_normal(y.shape).transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        (y * Tensor(g)).sum().backward()
+        np.testing.assert_allclose(t.grad.numpy(), reference_pad_grad(last.shape, widths[0], mode, g),
+                                   rtol=1e-12, atol=1e-14)
+        from tinygen.functional.shape import PadAdjoint
+        assert _channels_last(PadAdjoint.apply(Tensor(g), widths=widths[0], mode=mode).numpy())
