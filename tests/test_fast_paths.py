@@ -82,6 +82,57 @@ def test_running_sums_by_blocks_equal_numpys_cumsum(data):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.data(), st.sampled_from([np.float32, np.float64]))
+def test_sums_over_the_outer_axes_by_blocks_equal_numpys_sum(data, dtype):
+    """A sum over the axes outside the kept ones in memory (a channels-last bias gradient, a
+    Linear bias) goes by blocks of rows: the value of NumPy's sum to rounding, no farther from
+    the exact sum, for sum and for the sum_to of a broadcast gradient; with and without keepdims;
+    with a partial last block; the layouts it does not take fall through to NumPy."""
+    from tinygen.functional import _sum_arrays
+    n = data.draw(st.integers(1, 300))                     # rows: below one block, whole, ragged
+    c, h = data.draw(st.integers(1, 9)), data.draw(st.integers(1, 3))
+    base = np.random.default_rng(n).standard_normal((n, h, c)).astype(dtype)
+    x = base.transpose(0, 2, 1) if data.draw(st.booleans()) else base   # (n, c, h): kept c innermost?
+    keep = data.draw(st.booleans())
+    axes = (0, 2) if x is not base else (0, 1)
+    fast, reference = _both(lambda: F.sum(Tensor(x), axis=axes, keepdims=keep).numpy())
+    exact = x.astype(np.float64).sum(axis=axes, keepdims=keep)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(fast, reference, rtol=tol, atol=tol * np.sqrt(n * h))
+    assert np.abs(fast - exact).max() <= np.abs(reference - exact).max() + tol * np.sqrt(n * h)
+    assert fast.dtype == dtype and fast.shape == reference.shape
+    used = _sum_arrays.plan(x, axes) is not None
+    assert used == (n * h >= 2 * _sum_arrays.BLOCK_ROWS), (x.strides, axes)
+    g = base.reshape(n * h, c)                            # sum_to: a Linear bias's gradient
+    fast, reference = _both(lambda: F.sum_to(Tensor(g), (c,)).numpy())
+    np.testing.assert_allclose(fast, reference, rtol=tol, atol=tol * np.sqrt(n * h))
+    assert _sum_arrays.plan(x.transpose(2, 1, 0) if x is base else x, (1,)) is None   # kept outside
+
+
+@pytest.mark.parametrize("kernel", [(2, 2), (3, 2), (1, 4)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_tiling_average_pool_equals_its_reshape_and_mean(kernel, channels_last):
+    """avg_pool2d with stride = kernel as one op (``_block_pool``): the reshape-and-mean's value
+    to rounding, its gradient bit for bit, laid out as the incoming gradient; and differentiable
+    again (its backward is its adjoint op, whose backward is the pool)."""
+    from strategies import check
+    rng = np.random.default_rng(4)
+    shape = (2, 3, 3 * kernel[0], 2 * kernel[1])
+    x = rng.standard_normal(shape)
+    if channels_last:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    fast, reference = _both(lambda: _value_and_grads(lambda t: F.avg_pool2d(t, kernel), x))
+    np.testing.assert_allclose(fast[0], reference[0], rtol=1e-14, atol=1e-15)
+    np.testing.assert_array_equal(fast[1], reference[1])
+    g = rng.standard_normal((2, 3, 3, 2))
+    g = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if channels_last else g
+    from tinygen.functional._block_pool import BlockSpread
+    spread = BlockSpread.apply(Tensor(g), kernel=kernel).numpy()
+    assert spread.transpose(0, 2, 3, 1).flags.c_contiguous == channels_last
+    check(lambda u: F.avg_pool2d(u, kernel), x, second=True)
+
+
 def test_an_outer_product_is_the_gemm_bit_for_bit():
     rng = np.random.default_rng(3)
     a, b = rng.standard_normal((3, 7, 1)).astype(np.float32), rng.standard_normal((3, 1, 5)).astype(np.float32)

@@ -11,9 +11,16 @@ it replaces:
     outer products        matmul with an inner size of 1 as a broadcast product, not GEMM
     running sums          cumsum by blocks of small triangular GEMMs, not NumPy's one
                           element at a time (``functional/_cumsum_arrays.py``)
+    sums by blocks        a sum over the outer axes of memory (a channels-last bias
+                          gradient) by blocks of rows, not NumPy's one row at a time
+                          (``functional/_sum_arrays.py``)
+    tiling average pool   avg_pool2d with stride = kernel as one op and its adjoint,
+                          not a reshape and a mean (``functional/_block_pool.py``)
     conv layouts          NumPy convolutions from ``CHANNELS_LAST_MIN`` channels on in
-                          channels-last memory, and the input gradient by stride phases
-                          without col2im, and 1x1 convolutions with no im2col at all
+                          channels-last memory (with fewer input channels, an image,
+                          the output still stored channels-last), and the input
+                          gradient by stride phases without col2im, and 1x1
+                          convolutions with no im2col at all
                           (``functional/_conv_arrays.py``), and stride-1 convolutions as
                           one GEMM per kernel row over the zero-framed image, skipping
                           all-zero kernel rows (``functional/_conv_frames.py``); off, every

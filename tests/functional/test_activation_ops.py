@@ -165,6 +165,24 @@ def test_dropout_gradient_is_mask_over_keep_probability(p):
     run()
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_dropout_draws_its_mask_in_row_major_order_whatever_the_layout(dtype):
+    """The mask is laid out as x (a channels-last image gives a channels-last mask, so the product
+    runs through matching memory), but u[i] still goes to element i in row-major order: the
+    numbers are those of (u >= p) / (1 - p) bit for bit, for a channels-last, a transposed and a
+    sliced x alike."""
+    base = np.random.default_rng(1).standard_normal((3, 5, 4, 6)).astype(dtype)
+    last = np.ascontiguousarray(base.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    for x in (base, last, base.transpose(3, 1, 2, 0), base[:, ::2]):
+        u = np.random.default_rng(7).random(x.shape)
+        expected = x * ((u >= 0.3).astype(dtype) / (1 - 0.3))
+        y = F.dropout(Tensor(x), 0.3, generator=np.random.default_rng(7)).numpy()
+        assert y.dtype == dtype
+        np.testing.assert_array_equal(y, expected)
+    y = F.dropout(Tensor(last), 0.3, generator=np.random.default_rng(7)).numpy()
+    assert y.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
 def test_dropout_identity_when_not_training_or_p_zero():
     x = leaves(np.ones(4))[0]
     assert F.dropout(x, 0.5, training=False) is x

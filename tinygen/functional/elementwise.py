@@ -29,7 +29,8 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
-from .. import backend
+from .. import backend, fast_paths
+from . import _sum_arrays
 from ._base import as_tensor, as_float, promote, shapes_of
 
 
@@ -43,7 +44,10 @@ class SumTo(Function):
         lead = x.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
                                            if s == 1 and x.shape[lead + i] != 1)
-        y = x.sum(axis=axes, keepdims=True) if axes else x
+        if not axes:
+            return x.reshape(shape) if lead else x
+        layout = _sum_arrays.plan(x, axes) if fast_paths.enabled() else None
+        y = x.sum(axis=axes, keepdims=True) if layout is None else _sum_arrays.sum_outer(x, axes, True, layout)
         return y.reshape(shape) if lead else y
 
     def backward(self, g):

@@ -1,0 +1,58 @@
+"""Sums over the outer axes of memory, by blocks of rows: the fast path of ``reduction.sum``.
+
+A sum whose kept axes are the innermost ones in memory (a convolution's bias gradient,
+a channels-last image summed over N, H and W; a bias of ``Linear``, (N, F) summed over
+N) is, with x read as the (R, K) matrix of its memory (R rows reduced, K numbers kept),
+
+    y[k] = sum_r x[r, k]
+
+which NumPy adds one row at a time, an inner loop of K numbers per row (K = 32 channels,
+R = 50,176 pixels: 0.93 ms). The same numbers cut into blocks of B consecutive rows are
+an (R / B, B K) matrix, whose rows NumPy adds with inner loops of B K:
+
+    partial[b, k] = sum_q x[q B + b, k]        (x.reshape(R / B, B K) summed over its rows)
+    y[k] = sum_b partial[b, k]
+
+the same sum in another order: each of the B lanes runs over R / B rows, then B partials
+are added, which rounds nearer the exact sum than row after row (0.15 ms for the case
+above). Rows past the last whole block are added plainly. ``tinygen.fast_paths``
+switches it off.
+"""
+import numpy as np
+
+BLOCK_ROWS = 64
+MAX_KEPT = 256          # from here on a row is long enough for NumPy's own loop
+
+
+def plan(x, axes):
+    """(memory order of x's axes, R, K) when the fast path applies to x summed over ``axes``,
+    else None: a float32/64 NumPy array whose memory is, in some order of its axes, one
+    C-contiguous block with the reduced axes outside the kept ones."""
+    if type(x) is not np.ndarray or x.dtype not in (np.float32, np.float64) or not axes or len(axes) == x.ndim:
+        return None
+    reduced = set(axes)
+    # outermost first; an axis of size 1 has no stride that counts: outside if reduced, else inside
+    order = sorted(range(x.ndim), key=lambda a: -x.strides[a] if x.shape[a] > 1 else
+                   (-np.inf if a in reduced else np.inf))
+    if any(a in reduced for a in order[len(axes):]):
+        return None                                        # a kept axis lies outside a reduced one
+    r = int(np.prod([x.shape[a] for a in axes]))
+    k = x.size // max(r, 1)
+    if k > MAX_KEPT or r < 2 * BLOCK_ROWS or not x.transpose(order).flags.c_contiguous:
+        return None
+    return order, r, k
+
+
+def sum_outer(x, axes, keepdims, layout):
+    """x summed over ``axes`` (NumPy's ``sum``) by blocks of rows; layout = plan(x, axes)."""
+    order, r, k = layout
+    rows = x.transpose(order).reshape(r, k)
+    whole = r - r % BLOCK_ROWS
+    y = rows[:whole].reshape(whole // BLOCK_ROWS, BLOCK_ROWS * k).sum(axis=0).reshape(BLOCK_ROWS, k).sum(axis=0)
+    if whole < r:
+        y += rows[whole:].sum(axis=0)
+    kept = order[len(axes):]                               # the kept axes, in memory order
+    y = y.reshape([x.shape[a] for a in kept]).transpose(np.argsort(kept))
+    if keepdims:
+        y = y.reshape([1 if a in axes else n for a, n in enumerate(x.shape)])
+    return y
