@@ -163,12 +163,13 @@ def test_both_conv_layouts_and_the_phase_input_gradient_equal_the_reference(stri
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("masked", [False, "rows", "taps"])
 @pytest.mark.parametrize("kernel, padding", [((3, 3), (1, 1)), ((5, 3), (2, 0)), ((2, 4), (1, 3)), ((1, 3), (0, 1))])
 def test_stride_one_frames_equal_the_reference(kernel, padding, masked, monkeypatch):
     """The implicit GEMM over the framed image (``_conv_frames``, forced here whatever its size):
     conv2d, conv_transpose2d and every gradient; a masked kernel (lower rows zero, as
-    MaskedConv2d's W * M) skips those rows and still gives the full weight gradient."""
+    MaskedConv2d's W * M; or also the taps right of the centre, mask B, and a row's first tap)
+    skips those rows and taps and still gives the full weight gradient."""
     from tinygen.functional import _conv_frames
     monkeypatch.setattr(_conv_frames, "MAX_WASTE", 10 ** 9)
     monkeypatch.setattr(_conv_frames, "MIN_PIXELS", 0)
@@ -178,6 +179,12 @@ def test_stride_one_frames_equal_the_reference(kernel, padding, masked, monkeypa
     if masked:
         w[:, :, kernel[0] // 2 + 1:] = 0
         wt[:, :, kernel[0] // 2 + 1:] = 0
+    if masked == "taps":
+        for a in (w, wt):
+            a[:, :, kernel[0] // 2, kernel[1] // 2 + 1:] = 0        # mask B's centre row
+            a[:, :, 0, :1] = 0                                       # a row that starts late
+        from tinygen.functional._conv_frames import live_taps
+        assert live_taps(w)[0][0] == 1 and live_taps(w)[kernel[0] // 2][1] == kernel[1] // 2 + 1
     calls = []
     monkeypatch.setattr(_conv_frames, "correlate", lambda *a, _f=_conv_frames.correlate: calls.append(1) or _f(*a))
 

@@ -32,6 +32,11 @@ at 32 x 32 ran 1.7x faster than im2col, whose (32768, 576) x (576, 64) GEMM ran 
 83 GFLOP/s where these run at about 120). A kernel row of all-zero weights (the
 lower rows of a masked convolution, W * M) is skipped: its products are exact zeros
 (for finite inputs; an inf or nan under a zero weight gives nan on the reference path).
+So are the zero taps at either end of a row (mask B's taps right of the centre, or
+left of it in the flipped kernel of the input gradient): with j0 <= j < j1 the live
+ones, the product reads F_{r, i} from tap j0 on, K = (j1 - j0) C numbers of each
+run (a view still: the rows stay kw C apart), against w_i's rows j0 C .. j1 C. A Row
+LSTM's 1 x 3 input-to-state kernel has two live taps: two thirds of the GEMM.
 
 The input gradient at stride 1 is the correlation of g with the flipped kernel,
 
@@ -87,12 +92,26 @@ def live_rows(w):
     return w.any(axis=(0, 1, 3))
 
 
+def live_taps(w):
+    """For each kernel row i of w (O, C, kh, kw), the range (j0, j1) of its taps from the first
+    to the last with a nonzero weight; (0, 0) for a row of zeros."""
+    kh, kw = w.shape[2:]
+    if np.count_nonzero(w) == w.size:
+        return [(0, kw)] * kh
+    taps = np.count_nonzero(w.reshape(-1, kh * kw), axis=0).reshape(kh, kw) > 0
+    ranges = []
+    for row in taps:
+        live = np.flatnonzero(row)
+        ranges.append((int(live[0]), int(live[-1]) + 1) if live.size else (0, 0))
+    return ranges
+
+
 def frame(x, kh, kw, ph, pw):
     """The frame F of x (N, C, H, W), any memory order: one copy."""
     n, c, h, w = x.shape
     hf, wf = h + ph, w + pw
     lead = ph * wf + pw
-    total = -(-n * hf * wf // kw) * kw + (kh - 1) * wf + kw       # the last phase's view stays inside
+    total = -(-n * hf * wf // kw) * kw + (kh - 1) * wf + 2 * kw   # the last phase's view stays inside
     rows = np.zeros((total, c), dtype=x.dtype)
     body = rows[lead:lead + n * hf * wf].reshape(n, hf, wf, c)
     body[:, :h, :w] = x.transpose(0, 2, 3, 1)
@@ -107,18 +126,17 @@ def correlate(f, w):
     flat = f.rows.reshape(-1)
     y = np.empty((f.mp * kw, o), dtype=f.rows.dtype)
     phases = y.reshape(f.mp, kw, o)
-    live = live_rows(w)
     first = True
-    for i in range(kh):
-        if not live[i]:
+    for i, (j0, j1) in enumerate(live_taps(w)):
+        if j0 == j1:
             continue                                                    # a masked kernel row
         for r in range(kw):
-            start = (r + i * f.wf) * c
-            view = flat[start:start + f.mp * kw * c].reshape(f.mp, kw * c)
+            start = (r + i * f.wf + j0) * c
+            view = flat[start:start + f.mp * kw * c].reshape(f.mp, kw * c)[:, :(j1 - j0) * c]
             if first:
-                np.matmul(view, taps[i], out=phases[:, r])
+                np.matmul(view, taps[i, j0 * c:j1 * c], out=phases[:, r])
             else:
-                phases[:, r] += view @ taps[i]
+                phases[:, r] += view @ taps[i, j0 * c:j1 * c]
         first = False
     if first:
         y[...] = 0                                                      # every weight zero

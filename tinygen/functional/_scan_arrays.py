@@ -143,15 +143,25 @@ _recycler = _Recycler()
 
 # --- the scan, on arrays in the layout (T, N, S, channels) --------------------------
 
+def _overlap(S, d):
+    """(positions s, positions s + d) along a line of S where both lie on it, or None."""
+    if abs(d) >= S:
+        return None
+    return (slice(0, S - d), slice(d, S)) if d >= 0 else (slice(-d, S), slice(0, S + d))
+
+
 def _add_shifted(dst, src, d):
     """dst[..., s, :] += src[..., s + d, :] wherever 0 <= s + d < S (zero padding elsewhere)."""
-    S = dst.shape[-2]
-    if abs(d) >= S:
-        return
-    if d >= 0:
-        dst[..., :S - d, :] += src[..., d:, :]
-    else:
-        dst[..., -d:, :] += src[..., :S + d, :]
+    both = _overlap(dst.shape[-2], d)
+    if both is not None:
+        dst[..., both[0], :] += src[..., both[1], :]
+
+
+def _copy_shifted(dst, src, d):
+    """dst[..., s, :] = src[..., s + d, :] wherever 0 <= s + d < S; the rest of dst is left as it is."""
+    both = _overlap(dst.shape[-2], d)
+    if both is not None:
+        dst[..., both[0], :] = src[..., both[1], :]
 
 
 def _scan_forward(G, w_ss, pad, step=None):
@@ -167,23 +177,40 @@ def _scan_forward(G, w_ss, pad, step=None):
     hs = xp.empty((T + 1, N, S, H), G.dtype)
     cs = _recycler.empty(xp, (T + 1, N, S, H), G.dtype)
     hs[0], cs[0] = 0, 0
-    # w_taps[c, k*4h + o] = w_ss[o, c, k]: every tap's product with h_{t-1} in one matmul
-    w_taps = xp.ascontiguousarray(w_ss.transpose(1, 2, 0).reshape(H, K * H4), dtype=G.dtype)
-    P = xp.empty((N, S, K, H4), G.dtype)
-    ws = _Workspace(xp, N * S, H, G.dtype) if step is None else None
+    if step is not None:
+        return _scan_forward_kernels(G, w_ss, hs, cs, step)
+    # hcol[n, s, k] = h_{t-1}[n, s + k - pad], zero off the line (those entries are never written):
+    # an im2col of the line, so that one GEMM gives sum_k w_k h_{t-1}[s + k - pad], added to pre_t once
+    hcol = xp.zeros((N, S, K, H), G.dtype)
+    w_col = xp.ascontiguousarray(w_ss.transpose(2, 1, 0).reshape(K * H, H4), dtype=G.dtype)  # [(k, c), o]
+    prod = xp.empty((N * S, H4), G.dtype)
+    ws = _Workspace(xp, N * S, H, G.dtype)
     for t in range(T):
         g = G[t]
         if t > 0:   # h_{-1} = 0: the first step has no state-to-state term
-            xp.matmul(hs[t].reshape(N * S, H), w_taps, out=P.reshape(N * S, K * H4))
-        if step is not None:
-            step(g, P if t > 0 else None, cs[t], out=(hs[t + 1], cs[t + 1], g))
-            continue
-        if t > 0:
             for k in range(K):
-                _add_shifted(g, P[:, :, k], k - pad)       # pre_t[s] += w_k h_{t-1}[s + k - pad]
+                _copy_shifted(hcol[:, :, k], hs[t], k - pad)
+            xp.matmul(hcol.reshape(N * S, K * H), w_col, out=prod)
+            g += prod.reshape(N, S, H4)
         _cell_forward(g.reshape(N * S, H4), cs[t].reshape(N * S, H),
                       out=(hs[t + 1].reshape(N * S, H), cs[t + 1].reshape(N * S, H), g.reshape(N * S, H4)),
                       ws=ws)
+    return hs, cs
+
+
+def _scan_forward_kernels(G, w_ss, hs, cs, step):
+    """The forward scan on a GPU: P = h_{t-1} @ [w_0^T | .. | w_{K-1}^T] per step, whose shifted
+    sums the step kernel adds into pre_t as it activates the cell."""
+    xp = get_array_module(G)
+    T, N, S, H4 = G.shape
+    H, K = H4 // 4, w_ss.shape[2]
+    # w_taps[c, k*4h + o] = w_ss[o, c, k]: every tap's product with h_{t-1} in one matmul
+    w_taps = xp.ascontiguousarray(w_ss.transpose(1, 2, 0).reshape(H, K * H4), dtype=G.dtype)
+    P = xp.empty((N, S, K, H4), G.dtype)
+    for t in range(T):
+        if t > 0:
+            xp.matmul(hs[t].reshape(N * S, H), w_taps, out=P.reshape(N * S, K * H4))
+        step(G[t], P if t > 0 else None, cs[t], out=(hs[t + 1], cs[t + 1], G[t]))
     return hs, cs
 
 

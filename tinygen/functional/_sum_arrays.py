@@ -28,18 +28,20 @@ def plan(x, axes):
     """(memory order of x's axes, R, K) when the fast path applies to x summed over ``axes``,
     else None: a float32/64 NumPy array whose memory is, in some order of its axes, one
     C-contiguous block with the reduced axes outside the kept ones."""
-    if type(x) is not np.ndarray or x.dtype not in (np.float32, np.float64) or not axes or len(axes) == x.ndim:
+    if type(x) is not np.ndarray or x.size < 2 * BLOCK_ROWS or x.dtype.char not in "fd":
+        return None                                        # the common small sum: rejected at once
+    r = 1
+    for a in axes:
+        r *= x.shape[a]
+    k = x.size // r
+    if r < 2 * BLOCK_ROWS or k > MAX_KEPT or len(axes) == x.ndim:
         return None
     reduced = set(axes)
     # outermost first; an axis of size 1 has no stride that counts: outside if reduced, else inside
     order = sorted(range(x.ndim), key=lambda a: -x.strides[a] if x.shape[a] > 1 else
                    (-np.inf if a in reduced else np.inf))
-    if any(a in reduced for a in order[len(axes):]):
+    if any(a in reduced for a in order[len(axes):]) or not x.transpose(order).flags.c_contiguous:
         return None                                        # a kept axis lies outside a reduced one
-    r = int(np.prod([x.shape[a] for a in axes]))
-    k = x.size // max(r, 1)
-    if k > MAX_KEPT or r < 2 * BLOCK_ROWS or not x.transpose(order).flags.c_contiguous:
-        return None
     return order, r, k
 
 

@@ -39,7 +39,12 @@ convolution of K taps and a left padding of 1:
 
 Internally the arrays are laid out (T, N, S, channels), so each step is a plain
 (N S, 4h) LSTM cell (the ``F.lstm`` cell functions on the CPU, ``kernels/pixelrnn.cu``
-on a GPU) and the convolution is ONE matmul per step plus K shifted additions:
+on a GPU) and the convolution is ONE matmul per step. On the CPU it reads the K
+shifted copies of h_{t-1} side by side (an im2col of the line, zero off its ends):
+
+    hcol[s, k] = h_{t-1}[s + k - 1]       pre_t[s] += hcol[s] (N S, K h) @ [w_0 | .. | w_{K-1}]^T (K h, 4h)
+
+and on a GPU the products of every tap, whose shifted sums the step kernel adds:
 
     P = h_{t-1} (N S, h) @ [w_0^T | .. | w_{K-1}^T] (h, K 4h)   P[s', k] = w_k h_{t-1}[s']
     pre_t[s] += P[s + k - 1, k]                                   for each tap k
