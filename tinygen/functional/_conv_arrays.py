@@ -307,6 +307,8 @@ def _input_grad_by_phases(g, w, x_shape, stride, padding):
     p0, p1 = pw // sw, -(-(pw + wd) // sw)
     windows = _window_last(g, (q0 - ka + 1, q1), (p0 - kb + 1, p1))
     prod = _patches_last(windows, ka, kb, 1, 1) @ _phase_weight(w, sh, sw)
+    if (sh, sw) == (1, 1):                                   # one phase: prod is the image already
+        return prod.reshape(n, h, wd, c).transpose(0, 3, 1, 2)
     out = np.empty((n, q1 - q0, sh, p1 - p0, sw, c), dtype=prod.dtype)
     out[...] = prod.reshape(n, q1 - q0, p1 - p0, sh, sw, c).transpose(0, 1, 3, 2, 4, 5)
     y0, x0 = ph - q0 * sh, pw - p0 * sw
