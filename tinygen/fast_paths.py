@@ -6,7 +6,9 @@ it replaces:
 
     array backwards       relu, leaky_relu, sigmoid, tanh and the normalizations
                           (``Standardize``) compute their gradient in one pass over
-                          plain arrays, instead of the Tensor ops of the formula
+                          plain arrays, and mul, div, sub, neg, matmul and linear
+                          their formula's steps on arrays (``functional/_array_grads.py``),
+                          instead of the Tensor ops of the formula
                           (only without create_graph: a graph needs the Tensor ops)
     outer products        matmul with an inner size of 1 as a broadcast product, not GEMM
     running sums          cumsum by blocks of small triangular GEMMs, not NumPy's one
@@ -30,7 +32,8 @@ it replaces:
                           arrays, instead of the formulas of ``optim/adam.py`` as written
 
 Off, each op runs its reference: the same arithmetic where only the route differs
-(bit-identical: the outer products, the array backwards of relu and leaky_relu), and
+(bit-identical: the outer products, the array backwards of relu, leaky_relu and
+the arithmetic), and
 otherwise the same formula summed or rounded in another order (equal to about 1e-6
 relative in float32; ``tests/test_fast_paths.py`` checks every one).
 

@@ -43,6 +43,8 @@ def as_tensor(x, like=None):
     if like is None:
         return Tensor(x)
     xp = backend.get_array_module(like.data)
+    if like.data.dtype.kind == "f" and (type(x) is float or (type(x) is int and -2 ** 63 <= x < 2 ** 63)):
+        return Tensor._make(xp.asarray(x, dtype=like.data.dtype))   # a Python number: the rule's answer at once
     arr = xp.asarray(x.data if isinstance(x, Tensor) else x)
     if arr.dtype == object or arr.dtype.kind not in _KIND_RANK:
         raise TypeError(f"cannot use a {type(x).__name__} of dtype {arr.dtype} as a number beside a "

@@ -30,8 +30,8 @@ import numpy as np
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from .. import backend, fast_paths
-from . import _sum_arrays
-from ._base import as_tensor, as_float, promote, shapes_of
+from . import _array_grads
+from ._base import array_tensor, as_tensor, as_float, promote, shapes_of
 
 
 # --- broadcasting --------------------------------------------------------
@@ -41,14 +41,7 @@ class SumTo(Function):
 
     def forward(self, x, shape):
         self.in_shape = x.shape
-        lead = x.ndim - len(shape)
-        axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
-                                           if s == 1 and x.shape[lead + i] != 1)
-        if not axes:
-            return x.reshape(shape) if lead else x
-        layout = _sum_arrays.plan(x, axes) if fast_paths.enabled() else None
-        y = x.sum(axis=axes, keepdims=True) if layout is None else _sum_arrays.sum_outer(x, axes, True, layout)
-        return y.reshape(shape) if lead else y
+        return _array_grads.sum_to(x, shape)       # x summed over the broadcast axes
 
     def backward(self, g):
         return expand(g, self.in_shape)
@@ -64,6 +57,11 @@ class Expand(Function):
 
     def backward(self, g):
         return sum_to(g, self.in_shape)
+
+
+def _arrays(grads):
+    """Tensors around the gradients an array backward computed (None stays None)."""
+    return tuple(None if a is None else array_tensor(a) for a in grads)
 
 
 def sum_to(x, shape):
@@ -128,6 +126,8 @@ class Sub(Function):
 
     def backward(self, g):
         a, b = self.inputs
+        if fast_paths.array_backward() and self.needs_input_grad[1]:
+            return sum_to(g, a.shape), array_tensor(_array_grads.sum_to(-g.data, b.shape))
         return sum_to(g, a.shape), (sum_to(-g, b.shape) if self.needs_input_grad[1] else None)
 
 
@@ -137,6 +137,8 @@ class Mul(Function):
 
     def backward(self, g):
         a, b = self.inputs
+        if fast_paths.array_backward():
+            return _arrays(_array_grads.mul(g.data, a.data, b.data, self.needs_input_grad))
         ga = sum_to(g * b, a.shape) if self.needs_input_grad[0] else None
         gb = sum_to(g * a, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
@@ -148,6 +150,8 @@ class Div(Function):
 
     def backward(self, g):
         a, b = self.inputs
+        if fast_paths.array_backward():
+            return _arrays(_array_grads.div(g.data, a.data, b.data, self.output.data, self.needs_input_grad))
         ga = g / b
         gb = sum_to(-ga * self.output, b.shape) if self.needs_input_grad[1] else None
         return sum_to(ga, a.shape), gb
@@ -160,7 +164,7 @@ class Neg(Function):
         return -x
 
     def backward(self, g):
-        return -g
+        return array_tensor(-g.data) if fast_paths.array_backward() else -g
 
 
 class Pow(Function):

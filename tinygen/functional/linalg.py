@@ -11,7 +11,8 @@ from .. import fast_paths
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from ._base import as_tensor, check_same_dtype
-from .elementwise import sum_to
+from . import _array_grads
+from .elementwise import _arrays, sum_to
 from .shape import reshape, swapaxes
 
 
@@ -30,6 +31,8 @@ class MatMul(Function):
 
     def backward(self, g):
         a, b = self.inputs
+        if fast_paths.array_backward():
+            return _arrays(_array_grads.matmul(g.data, a.data, b.data, self.needs_input_grad, _product))
         ga = sum_to(matmul(g, swapaxes(b, -1, -2)), a.shape) if self.needs_input_grad[0] else None
         gb = sum_to(matmul(swapaxes(a, -1, -2), g), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
@@ -72,6 +75,9 @@ class Linear(Function):
     def backward(self, g):
         x, w = self.inputs[:2]
         need = self.needs_input_grad
+        if fast_paths.array_backward() and g.ndim >= 2:
+            bias = self.inputs[2].shape if len(self.inputs) == 3 else None
+            return _arrays(_array_grads.linear(g.data, x.data, w.data, bias, need, _product))
         gx = matmul(g, w) if need[0] else None
         gw = matmul(swapaxes(reshape(g, (-1, g.shape[-1])), 0, 1), reshape(x, (-1, x.shape[-1]))) \
             if need[1] else None
