@@ -250,6 +250,6 @@ def _weight_grad(D, hs, K, pad):
     H = H4 // 4
     cols = xp.zeros((T, N, S, K, H), D.dtype)   # cols[t, n, s, k] = h_{t-1}[n, s + k - pad] (0 outside)
     for k in range(K):
-        _add_shifted(cols[:, :, :, k], hs[:-1], k - pad)
+        _copy_shifted(cols[:, :, :, k], hs[:-1], k - pad)
     dw = D.reshape(-1, H4).T @ cols.reshape(-1, K * H)      # (4h, K h)
     return dw.reshape(H4, K, H).transpose(0, 2, 1)
