@@ -159,3 +159,20 @@ def test_products_refuse_mixed_dtypes_naming_both(op_name):
 def test_a_string_constant_is_refused():
     with pytest.raises(TypeError, match="cannot use a str"):
         tinygen.tensor([1.0]) + "a"
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_a_python_number_beside_a_float_tensor_is_that_number_in_its_dtype(dtype):
+    """The shortcut for Python floats and ints beside a float Tensor gives what the rule gives:
+    the number rounded once to the Tensor's dtype (-0.0 and inf kept), on either side, and an
+    int too large for int64 still goes the general way."""
+    x = Tensor(np.array([1.5, -2.0, 3.0], dtype))
+    for c in (0.1, -0.0, float("inf"), 3, -7, 2 ** 40, 1e-300):
+        with np.errstate(over="ignore"):          # 2 ** 40 is inf in float16, as a cast makes it
+            pairs = ((x * c, x.numpy() * np.asarray(c, dtype)), (c - x, np.asarray(c, dtype) - x.numpy()))
+        for y, expected in pairs:
+            assert y.dtype == dtype
+            np.testing.assert_array_equal(y.numpy(), expected)
+    assert np.signbit((Tensor(np.ones(2, dtype)) * -0.0).numpy()).all()
+    with pytest.raises(TypeError, match="cannot use a int"):
+        x * 2 ** 70
