@@ -222,20 +222,23 @@ def test_stride_one_frames_equal_the_reference(kernel, padding, masked, monkeypa
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_live_kernel_rows_are_the_rows_with_a_nonzero_weight():
-    """The frame skips a kernel row exactly when every weight in it is zero (-0.0 too); a dense
-    kernel is told by one count, the rest by the reduction over (O, C, kw)."""
-    from tinygen.functional._conv_frames import live_rows
+def test_live_taps_span_each_rows_nonzero_weights():
+    """The frame skips a kernel row exactly when every weight in it is zero (-0.0 too), and the
+    taps at either end of a row whose weights are all zero; a dense kernel is told by one count."""
+    from tinygen.functional._conv_frames import live_taps
     rng = np.random.default_rng(3)
     w = rng.standard_normal((4, 3, 5, 2)).astype(np.float32)
-    np.testing.assert_array_equal(live_rows(w), [True] * 5)
+    assert live_taps(w) == [(0, 2)] * 5
     w[:, :, 3:] = 0                                   # a mask's lower rows
     w[:, :, 1] = -0.0
-    w[1, 2, 0, 1] = 0                                 # one zero in a live row
+    w[1, 2, 0, 1] = 0                                 # one zero in a live tap: the tap stays
     w[2, 0, 4, 0] = np.nan                            # nan is not zero: the row stays
-    np.testing.assert_array_equal(live_rows(w), [True, False, True, False, True])
-    np.testing.assert_array_equal(live_rows(w), w.any(axis=(0, 1, 3)))
-    np.testing.assert_array_equal(live_rows(np.zeros((2, 2, 3, 3))), [False] * 3)
+    w[:, :, 4, 1] = 0                                 # ... with its second tap dead
+    w[:, :, 2, 0] = 0                                 # a row that starts late
+    assert live_taps(w) == [(0, 2), (0, 0), (1, 2), (0, 0), (0, 1)]
+    rows = [j0 < j1 for j0, j1 in live_taps(w)]
+    np.testing.assert_array_equal(rows, w.any(axis=(0, 1, 3)))
+    assert live_taps(np.zeros((2, 2, 3, 3))) == [(0, 0)] * 3
 
 
 def test_switching_between_forward_and_backward_keeps_the_gradient_right():

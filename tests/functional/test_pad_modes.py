@@ -156,5 +156,5 @@ def test_every_memory_order_gives_the_reference_in_new_memory(mode):
         (y * Tensor(g)).sum().backward()
         np.testing.assert_allclose(t.grad.numpy(), reference_pad_grad(last.shape, widths[0], mode, g),
                                    rtol=1e-12, atol=1e-14)
-        from tinygen.functional.shape import PadAdjoint
+        from tinygen.functional.padding import PadAdjoint
         assert _channels_last(PadAdjoint.apply(Tensor(g), widths=widths[0], mode=mode).numpy())

@@ -8,7 +8,8 @@ from .elementwise import (add, sub, mul, div, neg, pow, exp, log, sqrt, abs, cli
 from .conversion import cast, to_device, less, less_equal, greater, greater_equal, equal, not_equal
 from .reduction import sum, mean, var, max, min, logsumexp, argmax, cumsum
 from .shape import (reshape, transpose, permute, swapaxes, flatten, squeeze, unsqueeze, getitem,
-                    concat, stack, split, pad, repeat, tile)
+                    concat, stack, split, repeat, tile)
+from .padding import pad
 from .linalg import matmul, linear
 from .activation import (sigmoid, tanh, relu, leaky_relu, elu, softplus, softmax, log_softmax,
                          one_hot, dropout)

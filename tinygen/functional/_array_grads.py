@@ -15,7 +15,6 @@ the backward pass. Under ``create_graph`` the Tensor-op formulas run, as they mu
     linear    dL/dx = g W,  dL/dW = g^T x (rows flattened),  dL/db = sum_to(g)
 """
 from . import _sum_arrays
-from .. import fast_paths
 
 
 def sum_to(x, shape):
@@ -24,8 +23,7 @@ def sum_to(x, shape):
     axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1)
     if not axes:
         return x.reshape(shape) if lead else x
-    layout = _sum_arrays.plan(x, axes) if fast_paths.enabled() else None
-    y = x.sum(axis=axes, keepdims=True) if layout is None else _sum_arrays.sum_outer(x, axes, True, layout)
+    y = _sum_arrays.summed(x, axes, True)
     return y.reshape(shape) if lead else y
 
 

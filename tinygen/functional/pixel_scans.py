@@ -80,7 +80,8 @@ from ._scan_arrays import _recycler, _scan_backward, _scan_forward, _weight_grad
 from .activation import sigmoid, tanh
 from .linalg import matmul
 from .recurrent import _Scan, _replayed_grads, _shape
-from .shape import pad as pad_op, permute, stack, transpose
+from .padding import pad as pad_op
+from .shape import permute, stack, transpose
 
 # --- skew / unskew ------------------------------------------------------------------
 

@@ -54,7 +54,8 @@ from ._base import as_float
 from .conv import _pair
 from .linalg import matmul
 from .reduction import mean
-from .shape import getitem, pad, reshape
+from .padding import pad
+from .shape import getitem, reshape
 
 
 # --- window geometry -------------------------------------------------------------
