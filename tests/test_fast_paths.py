@@ -165,6 +165,24 @@ def test_an_outer_product_is_the_gemm_bit_for_bit():
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_one_channel_pointwise_convolution_is_its_gemm_bit_for_bit(dtype):
+    """A 1x1 convolution from one channel (ProGAN's fromRGB) and its adjoint into one channel's
+    gradient (toRGB's input gradient) are outer products: the broadcast product on the fast path."""
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((3, 1, 5, 4)).astype(dtype), rng.standard_normal((6, 1, 1, 1)).astype(dtype)
+    x6, w_to_one = rng.standard_normal((3, 6, 5, 4)).astype(dtype), rng.standard_normal((1, 6, 1, 1)).astype(dtype)
+
+    def convs():
+        return (_value_and_grads(F.conv2d, x, w)                     # forward: (N H W, 1) x (1, 6)
+                + _value_and_grads(F.conv2d, x6, w_to_one)           # its input gradient: (N H W, 1) x (1, 6)
+                + _value_and_grads(F.conv_transpose2d, x, w_to_one))  # the same product as an op
+    fast, reference = _both(convs)
+    for a, b in zip(fast, reference):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("channels", [3, 9])
 @pytest.mark.parametrize("stride, kernel, padding", [((2, 1), (4, 3), (1, 0)), ((1, 2), (3, 4), (1, 2)),
                                                      ((2, 2), (3, 3), (1, 1)), ((1, 1), (1, 1), (0, 0))])

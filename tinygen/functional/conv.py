@@ -172,8 +172,11 @@ def _relayout(t, last):
 
 def _pair(value, name, op, minimum):
     """An int or a pair of ints, each >= minimum, as a tuple of two Python ints."""
-    if type(value) is int and value >= minimum:                     # the common case, checked at once
+    if type(value) is int and value >= minimum:                     # the common cases, checked at once
         return value, value
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int \
+            and value[0] >= minimum and value[1] >= minimum:        # a backward's own (int, int)
+        return value
     try:
         pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     except TypeError:
