@@ -152,9 +152,66 @@ def test_the_tiling_average_pool_equals_its_reshape_and_mean(kernel, channels_la
     g = rng.standard_normal((2, 3, 3, 2))
     g = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if channels_last else g
     from tinygen.functional._block_pool import BlockSpread
-    spread = BlockSpread.apply(Tensor(g), kernel=kernel).numpy()
+    spread = BlockSpread.apply(Tensor(g), kernel=kernel, scale=0.5).numpy()
     assert spread.transpose(0, 2, 3, 1).flags.c_contiguous == channels_last
     check(lambda u: F.avg_pool2d(u, kernel), x, second=True)
+
+
+@pytest.mark.parametrize("factors", [(2, 2), (3, 1), (1, 4)])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nearest_upsampling_by_whole_factors_is_a_block_copy(factors, channels_last, dtype):
+    """upsample_nearest and interpolate by whole factors copy each pixel into its block
+    (``_block_pool.BlockSpread``): the 0/1 GEMMs' value bit for bit, laid out as x; the gradient
+    (the block sums) to rounding; differentiable again. Other factors keep the GEMMs."""
+    from strategies import check
+    from tinygen.functional import _block_pool
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 4, 3)).astype(dtype)
+    if channels_last:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+    def ops():
+        size = (factors[0] * 4, factors[1] * 3)
+        return (_value_and_grads(lambda t: F.interpolate(t, size=size), x)
+                + (_value_and_grads(lambda t: F.upsample_nearest(t, factors[0]), x) if factors[0] == factors[1] else []))
+    fast, reference = _both(ops)
+    for i, (a, b) in enumerate(zip(fast, reference)):
+        if i % 2 == 0:
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-6 if dtype == np.float32 else 1e-14)
+    calls = []
+    original = _block_pool.block_copy
+    try:
+        _block_pool.block_copy = lambda *a: calls.append(a[1]) or original(*a)
+        F.interpolate(Tensor(x), size=(factors[0] * 4, factors[1] * 3))
+        F.interpolate(Tensor(x), size=(5, 3))                                 # 4 -> 5: not whole, the GEMMs
+    finally:
+        _block_pool.block_copy = original
+    assert calls == [factors]
+    y = F.interpolate(Tensor(x), size=(factors[0] * 4, factors[1] * 3)).data
+    assert y.transpose(0, 2, 3, 1).flags.c_contiguous == channels_last
+    check(lambda u: F.upsample_nearest(u, 2), x.astype(np.float64), second=True)
+
+
+@pytest.mark.parametrize("shape, channels_last", [((5, 7), False), ((4, 6, 3), False), ((3, 5, 4, 2), False),
+                                                   ((3, 5, 4, 2), True)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pixel_norm_as_one_op_equals_its_five_ops(shape, channels_last, dtype):
+    """nn.PixelNorm as one op (``_pixel_norm``): the five ops' value and gradient to rounding,
+    on a latent (N, C), a line and an image in either layout; differentiable again."""
+    from strategies import check
+    from tinygen import nn
+    x = np.random.default_rng(8).standard_normal(shape).astype(dtype)
+    if channels_last:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    layer = nn.PixelNorm()
+    fast, reference = _both(lambda: _value_and_grads(layer, x))
+    for a, b in zip(fast, reference):
+        np.testing.assert_allclose(a, b, rtol=2e-6 if dtype == np.float32 else 1e-13, atol=1e-7)
+    assert type(layer(Tensor(x, requires_grad=True)).creator).__name__ == "PixelNormalize"
+    check(layer, x.astype(np.float64), second=True)
 
 
 def test_an_outer_product_is_the_gemm_bit_for_bit():

@@ -10,14 +10,19 @@ it replaces:
                           their formula's steps on arrays (``functional/_array_grads.py``),
                           instead of the Tensor ops of the formula
                           (only without create_graph: a graph needs the Tensor ops)
-    outer products        matmul with an inner size of 1 as a broadcast product, not GEMM
+    outer products        matmul with an inner size of 1 (and a 1x1 convolution of one
+                          channel, or into one) as a broadcast product, not GEMM
     running sums          cumsum by blocks of small triangular GEMMs, not NumPy's one
                           element at a time (``functional/_cumsum_arrays.py``)
     sums by blocks        a sum over the outer axes of memory (a channels-last bias
                           gradient) by blocks of rows, not NumPy's one row at a time
                           (``functional/_sum_arrays.py``)
-    tiling average pool   avg_pool2d with stride = kernel as one op and its adjoint,
-                          not a reshape and a mean (``functional/_block_pool.py``)
+    blocks of pixels      avg_pool2d with stride = kernel as one op and its adjoint,
+                          not a reshape and a mean, and nearest upsampling by whole
+                          factors as a copy into blocks, not two GEMMs with 0/1
+                          matrices (``functional/_block_pool.py``)
+    pixel norm            nn.PixelNorm as one op with a three-pass gradient, not five ops
+                          (``functional/_pixel_norm.py``)
     conv layouts          NumPy convolutions from ``CHANNELS_LAST_MIN`` channels on in
                           channels-last memory (with fewer input channels, an image,
                           the output still stored channels-last), and the input

@@ -188,6 +188,9 @@ def _bilinear_matrix(n_in, n_out, align_corners, scale_factor):
 
 def _resample(x, a_h, a_w):
     """y = A_h x A_w^T, skipping an axis whose matrix is the identity."""
+    factors = (_copy_factor(a_h), _copy_factor(a_w))
+    if None not in factors and fast_paths.enabled():    # nearest by whole factors: copy into blocks
+        return _block_pool.block_copy(x, factors)
     xp = backend.get_array_module(x.data)
     y = x
     if not _is_identity(a_w):   # columns: y A_w^T
@@ -195,6 +198,15 @@ def _resample(x, a_h, a_w):
     if not _is_identity(a_h):   # rows: A_h y
         y = matmul(Tensor._make(xp.asarray(a_h, dtype=x.dtype)), y)
     return y
+
+
+def _copy_factor(a):
+    """k when A (k n, n) copies each input pixel into k output pixels in a row (A[o, o // k] = 1), else None."""
+    n_out, n_in = a.shape
+    if n_out % n_in:
+        return None
+    k = n_out // n_in
+    return k if np.array_equal(a, _copy_matrix(np.arange(n_out) // k, n_in)) else None
 
 
 def _is_identity(a):

@@ -2,6 +2,7 @@
 
 Section 7 of the notes. None of them is a new op: each is a few ``F.`` functions,
 so each is differentiable twice (WGAN-GP differentiates the critic's gradient).
+(PixelNorm's fast path, ``functional/_pixel_norm.py``, runs the same map as one op.)
 
 PixelNorm (after every convolution of the generator, and on z). For x (N, C, ...),
 each pixel's feature vector is scaled to unit mean square over the channels:
@@ -44,7 +45,8 @@ import math
 
 import numpy as np
 
-from .. import functional as F
+from .. import fast_paths, functional as F
+from ..functional._pixel_norm import pixel_norm
 from . import init
 from .conv import Conv2d
 from .linear import Linear
@@ -61,6 +63,8 @@ class PixelNorm(Module):
         if x.ndim < 2:
             raise ValueError(f"PixelNorm: expected an input (N, C, ...) with a channel axis, got shape "
                              f"{tuple(x.shape)}")
+        if fast_paths.enabled():
+            return pixel_norm(x, PIXEL_NORM_EPS)     # the same map as one op (functional/_pixel_norm.py)
         return x / F.sqrt(F.mean(x * x, axis=1, keepdims=True) + PIXEL_NORM_EPS)
 
 
