@@ -262,6 +262,30 @@ def test_both_conv_layouts_and_the_phase_input_gradient_equal_the_reference(stri
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.data(), st.sampled_from([np.float32, np.float64, np.float16]))
+def test_a_product_added_in_place_is_out_plus_the_product(data, dtype):
+    """``_blas_into.add_product`` (the framed convolution's sums): out + a @ b in out's own memory,
+    for row- or column-major operands (BLAS's beta = 1) and for strided or float16 ones (the plain
+    sum); a and b unchanged."""
+    from tinygen.functional._blas_into import add_product
+    m, k, n = _rectangle(data.draw, 3)
+    rng = np.random.default_rng(m * 100 + k * 10 + n)
+    a, b = (rng.standard_normal(s).astype(dtype) for s in ((m, 2 * k), (k, n)))
+    a = a[:, ::2] if data.draw(st.booleans()) else a[:, :k]                 # strided, or a row-major slice
+    a = np.asfortranarray(a) if data.draw(st.booleans()) else a
+    b = np.asfortranarray(b) if data.draw(st.booleans()) else b
+    out = rng.standard_normal((m, n)).astype(dtype)
+    expected = out + a @ b
+    a0, b0, memory = a.copy(), b.copy(), out.__array_interface__["data"][0]
+    result = add_product(out, a, b)
+    assert result is out and out.__array_interface__["data"][0] == memory
+    tol = {np.float16: 1e-2, np.float32: 1e-5, np.float64: 1e-13}[dtype]
+    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(b, b0)
+
+
 @pytest.mark.parametrize("masked", [False, "rows", "taps"])
 @pytest.mark.parametrize("kernel, padding", [((3, 3), (1, 1)), ((5, 3), (2, 0)), ((2, 4), (1, 3)), ((1, 3), (0, 1))])
 def test_stride_one_frames_equal_the_reference(kernel, padding, masked, monkeypatch):

@@ -15,7 +15,8 @@ it replaces:
     running sums          cumsum by blocks of small triangular GEMMs, not NumPy's one
                           element at a time (``functional/_cumsum_arrays.py``)
     sums by blocks        a sum over the outer axes of memory (a channels-last bias
-                          gradient) by blocks of rows, not NumPy's one row at a time
+                          gradient) by blocks of rows, added by one matrix-vector
+                          product, not NumPy's one row at a time
                           (``functional/_sum_arrays.py``)
     blocks of pixels      avg_pool2d with stride = kernel as one op and its adjoint,
                           not a reshape and a mean, and nearest upsampling by whole
@@ -30,7 +31,8 @@ it replaces:
                           convolutions with no im2col at all
                           (``functional/_conv_arrays.py``), and stride-1 convolutions as
                           one GEMM per kernel row over the zero-framed image, skipping
-                          all-zero kernel rows (``functional/_conv_frames.py``); off, every
+                          all-zero kernel rows, the rows' products summed inside the
+                          GEMM (``functional/_conv_frames.py``, ``_blas_into.py``); off, every
                           convolution takes the channels-first im2col / col2im of the
                           equations in ``functional/conv.py``
     Adam in place         the moments and the step updated in place through scratch

@@ -8,15 +8,16 @@ N) is, with x read as the (R, K) matrix of its memory (R rows reduced, K numbers
 
 which NumPy adds one row at a time, an inner loop of K numbers per row (K = 32 channels,
 R = 50,176 pixels: 0.93 ms). The same numbers cut into blocks of B consecutive rows are
-an (R / B, B K) matrix, whose rows NumPy adds with inner loops of B K:
+an (R / B, B K) matrix, whose rows are added in one product with a vector of ones (BLAS's
+matrix-vector kernel; NumPy's own loop over these rows took 1.3-1.7x as long, measured):
 
-    partial[b, k] = sum_q x[q B + b, k]        (x.reshape(R / B, B K) summed over its rows)
+    partial[b, k] = sum_q x[q B + b, k]        (ones(R / B) @ x.reshape(R / B, B K))
     y[k] = sum_b partial[b, k]
 
 the same sum in another order: each of the B lanes runs over R / B rows, then B partials
-are added, which rounds nearer the exact sum than row after row (0.15 ms for the case
-above). Rows past the last whole block are added plainly. ``tinygen.fast_paths``
-switches it off.
+are added, which rounds nearer the exact sum than row after row (0.07 ms for the case
+above; (4096, 32), a ProGAN bias gradient: 11 against 53 us). Rows past the last whole
+block are added plainly. ``tinygen.fast_paths`` switches it off.
 """
 import numpy as np
 
@@ -55,11 +56,13 @@ def sum_outer(x, axes, keepdims, layout):
     order, r, k = layout
     rows = x.transpose(order).reshape(r, k)
     whole = r - r % BLOCK_ROWS
-    y = rows[:whole].reshape(whole // BLOCK_ROWS, BLOCK_ROWS * k).sum(axis=0).reshape(BLOCK_ROWS, k).sum(axis=0)
+    blocks = rows[:whole].reshape(whole // BLOCK_ROWS, BLOCK_ROWS * k)
+    y = (np.ones(len(blocks), dtype=x.dtype) @ blocks).reshape(BLOCK_ROWS, k).sum(axis=0)
     if whole < r:
         y += rows[whole:].sum(axis=0)
     kept = order[len(axes):]                               # the kept axes, in memory order
-    y = y.reshape([x.shape[a] for a in kept]).transpose(np.argsort(kept))
+    if len(kept) > 1:                                      # back to the kept axes' own order
+        y = y.reshape([x.shape[a] for a in kept]).transpose(sorted(range(len(kept)), key=kept.__getitem__))
     if keepdims:
         y = y.reshape([1 if a in axes else n for a, n in enumerate(x.shape)])
     return y
