@@ -24,6 +24,8 @@ it replaces:
                           matrices (``functional/_block_pool.py``)
     pixel norm            nn.PixelNorm as one op with a three-pass gradient, not five ops
                           (``functional/_pixel_norm.py``)
+    MMD kernels           the kernel summed over its length scales as one op, not two or
+                          three ops per scale (``metrics/_kernel_sums.py``)
     conv layouts          NumPy convolutions from ``CHANNELS_LAST_MIN`` channels on in
                           channels-last memory (with fewer input channels, an image,
                           the output still stored channels-last), and the input
