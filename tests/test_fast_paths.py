@@ -285,16 +285,16 @@ def test_both_conv_layouts_and_the_phase_input_gradient_equal_the_reference(stri
 @given(st.data(), st.sampled_from([np.float32, np.float64, np.float16]))
 def test_a_product_added_in_place_is_out_plus_the_product(data, dtype):
     """``_blas_into.add_product`` (the framed convolution's sums): out + a @ b in out's own memory,
-    for row- or column-major operands (BLAS's beta = 1) and for strided or float16 ones (the plain
-    sum); a and b unchanged."""
+    through NumPy's own BLAS (beta = 1) for row- or column-major operands with any leading
+    dimension, and the plain sum for memory BLAS cannot read or float16; a and b unchanged."""
     from tinygen.functional._blas_into import add_product
     m, k, n = _rectangle(data.draw, 3)
     rng = np.random.default_rng(m * 100 + k * 10 + n)
     a, b = (rng.standard_normal(s).astype(dtype) for s in ((m, 2 * k), (k, n)))
-    a = a[:, ::2] if data.draw(st.booleans()) else a[:, :k]                 # strided, or a row-major slice
-    a = np.asfortranarray(a) if data.draw(st.booleans()) else a
+    a = data.draw(st.sampled_from([a[:, ::2], a[:, :k], np.asfortranarray(a[:, :k]), a[:, :k].T.copy().T]))
     b = np.asfortranarray(b) if data.draw(st.booleans()) else b
-    out = rng.standard_normal((m, n)).astype(dtype)
+    whole = rng.standard_normal((m, n + data.draw(st.integers(0, 3)))).astype(dtype)
+    out = whole[:, :n]                                                     # rows may lie apart
     expected = out + a @ b
     a0, b0, memory = a.copy(), b.copy(), out.__array_interface__["data"][0]
     result = add_product(out, a, b)
@@ -303,6 +303,18 @@ def test_a_product_added_in_place_is_out_plus_the_product(data, dtype):
     np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)
     np.testing.assert_array_equal(a, a0)
     np.testing.assert_array_equal(b, b0)
+
+
+def test_the_in_place_product_uses_numpys_own_blas_where_its_wheel_ships_one():
+    """NumPy's OpenBLAS (not a second copy, whose threads would wait on NumPy's) where the
+    wheel ships it; elsewhere the plain sum."""
+    import glob
+    from tinygen.functional import _blas_into
+    shipped = glob.glob(os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs",
+                                     "libscipy_openblas64_*.so*"))
+    found = _blas_into._BLAS.gemm(np.dtype(np.float32))
+    assert (found is not None) == bool(shipped)
+    assert _blas_into._BLAS.gemm(np.dtype(np.float16)) is None
 
 
 @pytest.mark.parametrize("masked", [False, "rows", "taps"])

@@ -29,12 +29,10 @@ kw m' + r + i Wf, which in F's memory are one run of kw C numbers. So
 
 kw kh GEMMs with K = kw C and no copy (measured, 1 thread: the 3x3, 64-channel step
 at 32 x 32 ran 1.7x faster than im2col, whose (32768, 576) x (576, 64) GEMM ran at
-83 GFLOP/s where these run at about 120). Each Y_r is kept as one contiguous block
-(phase-major) while the kernel rows are summed into it: the first row's product is
-written there, the others are added inside the GEMM (``_blas_into.add_product``, BLAS's
-C <- A B + C, with no temporary and no second pass), and one copy interleaves the Y_r
-into y at the end (the forward of that 32 x 32 convolution 1.5x faster than adding
-each product into the interleaved y, measured). A kernel row of all-zero weights (the
+83 GFLOP/s where these run at about 120). The kernel rows' products are summed into
+Y_r inside the GEMM: the first one written, the others added (``_blas_into.add_product``,
+BLAS's C <- A B + C, with no temporary and no second pass; the forward of that 32 x 32
+convolution 1.2-1.4x faster than adding each product after it, measured). A kernel row of all-zero weights (the
 lower rows of a masked convolution, W * M) is skipped: its products are exact zeros
 (for finite inputs; an inf or nan under a zero weight gives nan on the reference path).
 So are the zero taps at either end of a row (mask B's taps right of the centre, or
@@ -124,17 +122,10 @@ def correlate(f, w):
     o, c, kh, kw = w.shape
     n = f.x_shape[0]
     taps = w.transpose(2, 3, 1, 0).reshape(kh, kw * c, o)              # w_i[(j, c), o]
-    # the live kernel rows; one with dead end taps first: its views are strided, so it writes
-    # Y_r and the rows after it (whole runs, contiguous views) add into Y_r inside the GEMM
-    rows = sorted([(i, j0, j1) for i, (j0, j1) in enumerate(live_taps(w)) if j0 < j1],
-                  key=lambda row: row[2] - row[1] == kw)
+    rows = [(i, j0, j1) for i, (j0, j1) in enumerate(live_taps(w)) if j0 < j1]   # masked rows left out
     y = np.empty((f.mp, kw, o), dtype=f.rows.dtype)                     # y[m', r] = Y_r[m']
-    if len(rows) > 1:
-        phases = np.empty((kw, f.mp, o), dtype=f.rows.dtype)            # each Y_r one contiguous block
-        _products_by_phase(f, taps, rows, phases)
-        y[...] = phases.transpose(1, 0, 2)                              # one copy interleaves them
-    elif rows:
-        _products_by_phase(f, taps, rows, y.transpose(1, 0, 2))         # one product each: in place
+    if rows:
+        _products_by_phase(f, taps, rows, y.transpose(1, 0, 2))
     else:
         y[...] = 0                                                      # every weight zero
     y = y.reshape(f.mp * kw, o)
@@ -142,7 +133,8 @@ def correlate(f, w):
 
 
 def _products_by_phase(f, taps, rows, phases):
-    """phases[r] = Y_r = sum over the kernel rows (i, j0, j1) of F_{r, i} (taps j0 .. j1) @ w_i."""
+    """phases[r] = Y_r = sum over the kernel rows (i, j0, j1) of F_{r, i} (taps j0 .. j1) @ w_i: the
+    first row's product written, the others added inside the GEMM (strided views all)."""
     c = f.rows.shape[1]
     kw = phases.shape[0]
     flat = f.rows.reshape(-1)
@@ -187,5 +179,5 @@ def weight_grad(f, g):
             if r == 0:
                 np.matmul(phases[:, r].T, view, out=gw[:, i])
             else:
-                gw[:, i] += phases[:, r].T @ view
+                add_product(gw[:, i], phases[:, r].T, view)
     return gw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)
