@@ -284,10 +284,10 @@ def test_both_conv_layouts_and_the_phase_input_gradient_equal_the_reference(stri
 @settings(max_examples=25, deadline=None)
 @given(st.data(), st.sampled_from([np.float32, np.float64, np.float16]))
 def test_a_product_added_in_place_is_out_plus_the_product(data, dtype):
-    """``_blas_into.add_product`` (the framed convolution's sums): out + a @ b in out's own memory,
+    """``_numpy_blas.add_product`` (the framed convolution's sums): out + a @ b in out's own memory,
     through NumPy's own BLAS (beta = 1) for row- or column-major operands with any leading
     dimension, and the plain sum for memory BLAS cannot read or float16; a and b unchanged."""
-    from tinygen.functional._blas_into import add_product
+    from tinygen.functional._numpy_blas import add_product
     m, k, n = _rectangle(data.draw, 3)
     rng = np.random.default_rng(m * 100 + k * 10 + n)
     a, b = (rng.standard_normal(s).astype(dtype) for s in ((m, 2 * k), (k, n)))
@@ -309,12 +309,39 @@ def test_the_in_place_product_uses_numpys_own_blas_where_its_wheel_ships_one():
     """NumPy's OpenBLAS (not a second copy, whose threads would wait on NumPy's) where the
     wheel ships it; elsewhere the plain sum."""
     import glob
-    from tinygen.functional import _blas_into
+    from tinygen.functional import _numpy_blas
     shipped = glob.glob(os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs",
                                      "libscipy_openblas64_*.so*"))
-    found = _blas_into._BLAS.gemm(np.dtype(np.float32))
+    found = _numpy_blas._BLAS.gemm(np.dtype(np.float32))
     assert (found is not None) == bool(shipped)
-    assert _blas_into._BLAS.gemm(np.dtype(np.float16)) is None
+    assert _numpy_blas._BLAS.gemm(np.dtype(np.float16)) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_large_images_go_channels_last_by_blas_transpose_bit_for_bit(dtype):
+    """``_numpy_blas.transpose_images``: NCHW -> NHWC image by image, the same numbers as NumPy's
+    copy, into contiguous memory or a frame's interior (the border untouched); declined (nothing
+    written) for a small image, a strided source, float16, or with the fast paths off."""
+    from tinygen.functional._numpy_blas import MIN_IMAGE, _BLAS, transpose_images
+    rng = np.random.default_rng(10)
+    side = int(np.ceil(np.sqrt(MIN_IMAGE / 3)))
+    x = rng.standard_normal((2, 3, side, side + 1)).astype(dtype)
+    expected = x.transpose(0, 2, 3, 1)
+    supported = _BLAS.omatcopy(np.dtype(dtype)) is not None
+    dst = np.zeros(expected.shape, dtype)
+    assert transpose_images(dst, x) == supported
+    if supported:
+        np.testing.assert_array_equal(dst, expected)
+        framed = np.full((2, side + 2, side + 3, 3), 7, dtype)
+        assert transpose_images(framed[:, 1:-1, 1:-1], x)
+        np.testing.assert_array_equal(framed[:, 1:-1, 1:-1], expected)
+        assert (framed[:, 0] == 7).all() and (framed[:, :, -1] == 7).all()
+    untouched = np.zeros((2, 4, 4, 3), dtype)
+    assert not transpose_images(untouched, x[:, :, :4, :4].copy())             # small: NumPy's copy
+    assert not transpose_images(dst, x[:, :, ::-1])                            # strided source
+    with fast_paths.reference_paths():
+        assert not transpose_images(dst, x)
+    assert not untouched.any()
 
 
 @pytest.mark.parametrize("masked", [False, "rows", "taps"])

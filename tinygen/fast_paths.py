@@ -30,11 +30,12 @@ it replaces:
                           channels-last memory (with fewer input channels, an image,
                           the output still stored channels-last), and the input
                           gradient by stride phases without col2im, and 1x1
-                          convolutions with no im2col at all
+                          convolutions with no im2col at all, large channels-first
+                          images made channels-last by OpenBLAS's blocked transpose
                           (``functional/_conv_arrays.py``), and stride-1 convolutions as
                           one GEMM per kernel row over the zero-framed image, skipping
                           all-zero kernel rows, the rows' products summed inside the
-                          GEMM (``functional/_conv_frames.py``, ``_blas_into.py``); off, every
+                          GEMM (``functional/_conv_frames.py``, ``_numpy_blas.py``); off, every
                           convolution takes the channels-first im2col / col2im of the
                           equations in ``functional/conv.py``
     Adam in place         the moments and the step updated in place through scratch

@@ -30,7 +30,7 @@ kw m' + r + i Wf, which in F's memory are one run of kw C numbers. So
 kw kh GEMMs with K = kw C and no copy (measured, 1 thread: the 3x3, 64-channel step
 at 32 x 32 ran 1.7x faster than im2col, whose (32768, 576) x (576, 64) GEMM ran at
 83 GFLOP/s where these run at about 120). The kernel rows' products are summed into
-Y_r inside the GEMM: the first one written, the others added (``_blas_into.add_product``,
+Y_r inside the GEMM: the first one written, the others added (``_numpy_blas.add_product``,
 BLAS's C <- A B + C, with no temporary and no second pass; the forward of that 32 x 32
 convolution 1.2-1.4x faster than adding each product after it, measured). A kernel row of all-zero weights (the
 lower rows of a masked convolution, W * M) is skipped: its products are exact zeros
@@ -54,7 +54,7 @@ frame kept from the forward pass: with G the incoming gradient in the output fra
 """
 import numpy as np
 
-from ._blas_into import add_product
+from ._numpy_blas import add_product, transpose_images
 
 # computed rows per valid output row above which im2col is cheaper (small images; measured:
 # 8 x 8 images with 3x3 kernels and padding 1 (1.27) go faster by im2col, ProGAN's step by
@@ -113,7 +113,8 @@ def frame(x, kh, kw, ph, pw):
     total = -(-n * hf * wf // kw) * kw + (kh - 1) * wf + 2 * kw   # the last phase's view stays inside
     rows = np.zeros((total, c), dtype=x.dtype)
     body = rows[lead:lead + n * hf * wf].reshape(n, hf, wf, c)
-    body[:, :h, :w] = x.transpose(0, 2, 3, 1)
+    if not transpose_images(body[:, :h, :w], x):                     # channels-first x: in blocks
+        body[:, :h, :w] = x.transpose(0, 2, 3, 1)
     return Frame(rows, x.shape, (kh, kw), (ph, pw))
 
 
