@@ -303,6 +303,8 @@ def test_a_product_added_in_place_is_out_plus_the_product(data, dtype):
     np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)
     np.testing.assert_array_equal(a, a0)
     np.testing.assert_array_equal(b, b0)
+    with pytest.raises(ValueError):                                      # shapes that do not chain: NumPy's error
+        add_product(out, a, np.ones((k + 1, n), dtype))
 
 
 def test_the_in_place_product_uses_numpys_own_blas_where_its_wheel_ships_one():

@@ -37,8 +37,6 @@ import numpy as np
 from .. import fast_paths
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-
-
 MIN_IMAGE = 8192
 
 
@@ -106,6 +104,7 @@ def add_product(out, a, b):
     gemm = None
     if (type(out) is np.ndarray and type(a) is np.ndarray and type(b) is np.ndarray
             and out.dtype == a.dtype == b.dtype and out.ndim == a.ndim == b.ndim == 2
+            and out.shape == (a.shape[0], b.shape[1]) and a.shape[1] == b.shape[0]
             and min(out.size, a.size, b.size) > 0 and out.flags.writeable
             and out.flags.aligned and a.flags.aligned and b.flags.aligned):
         gemm = _BLAS.gemm(out.dtype)
