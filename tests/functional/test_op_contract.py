@@ -7,6 +7,8 @@ from hypothesis import strategies as st
 
 import tinygen.functional as F
 from tinygen.autograd import Tensor, grad
+from tinygen.functional._pixel_norm import pixel_norm
+from tinygen.metrics._kernel_sums import kernel_sum
 from tinygen.testing import arrays, broadcastable_shapes, shapes
 
 from strategies import fast, leaves
@@ -51,6 +53,8 @@ OPS = {
     "softmax": (F.softmax, ONE.map(lambda x: (x,))), "log_softmax": (F.log_softmax, ONE.map(lambda x: (x,))),
     "dropout": (lambda x: F.dropout(x, 0.5, generator=np.random.default_rng(0)), ONE.map(lambda x: (x,))),
     "upsample": (F.upsample_nearest, IMAGE.map(lambda x: (x,))),
+    "pixel_norm": (lambda x: pixel_norm(x, 1e-8), IMAGE.map(lambda x: (x,))),
+    "mmd_kernel": (lambda x: kernel_sum(x, "imq", (0.5, 2.0)), ONE.map(lambda x: (x,))),
     "avg_pool": (F.avg_pool2d, IMAGE.map(lambda x: (x,))),
     "bce": (lambda a, b: F.binary_cross_entropy_with_logits(a, b * 0.0 + 0.5), ONE.map(lambda x: (x, x))),
     "mse": (F.mse_loss, ONE.map(lambda x: (x, x[::-1].copy()))),

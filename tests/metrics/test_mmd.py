@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import tinygen
-from tinygen.autograd import gradcheck
+from tinygen.autograd import Tensor, gradcheck, gradgradcheck
 from tinygen.metrics import WAE_SCALES, mmd
+from tinygen.metrics._kernel_sums import kernel_sum
 
 FAST = settings(max_examples=15, deadline=None, derandomize=True)
 
@@ -100,3 +101,14 @@ def test_float32_tensor_with_array_stays_float32():
 def test_bad_input(x, y, kwargs, error, message):
     with pytest.raises(error, match=message):
         mmd(x, y, **kwargs)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 4), st.sampled_from(["imq", "rbf"]),
+       st.lists(st.floats(0.2, 5.0), min_size=1, max_size=3), st.integers(0, 99))
+def test_the_kernel_summed_over_scales_is_twice_differentiable(n, m, kernel, scales, seed):
+    """The one-op kernel sum (``metrics/_kernel_sums.py``) on drawn (n, m) squared distances."""
+    params = [2.0 * s * s if kernel == "imq" else -1.0 / (2.0 * s * s) for s in scales]
+    r2 = Tensor(np.random.default_rng(seed).uniform(0.0, 3.0, (n, m)), requires_grad=True)
+    assert gradcheck(lambda t: kernel_sum(t, kernel, params), (r2,))
+    assert gradgradcheck(lambda t: kernel_sum(t, kernel, params), (r2,))
