@@ -316,6 +316,8 @@ def test_the_in_place_product_uses_numpys_own_blas_where_its_wheel_ships_one():
                                      "libscipy_openblas64_*.so*"))
     found = _numpy_blas._BLAS.gemm(np.dtype(np.float32))
     assert (found is not None) == bool(shipped)
+    if shipped:
+        assert _numpy_blas._NumpyBlas._library() in shipped
     assert _numpy_blas._BLAS.gemm(np.dtype(np.float16)) is None
 
 

@@ -29,6 +29,7 @@ memory BLAS cannot address, the plain NumPy expressions run instead. Fast paths'
 same, rounded once per block of k instead of once per product (rounding only).
 """
 import ctypes
+import fnmatch
 import glob
 import os
 
@@ -58,13 +59,27 @@ class _NumpyBlas:
         return self.found
 
     @staticmethod
-    def _load():
+    def _library():
+        """The path of NumPy's OpenBLAS: the one this process has mapped (Linux), else the one
+        its wheel ships; None where there is none."""
         libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-        found = sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*.so*")))
-        if not found:
+        pattern = os.path.join(libs, "libscipy_openblas64_*.so*")
+        try:
+            with open("/proc/self/maps") as maps:
+                mapped = {line.split(None, 5)[-1].strip() for line in maps if "libscipy_openblas64_" in line}
+            loaded = sorted(p for p in mapped if fnmatch.fnmatch(p, pattern))
+        except OSError:
+            loaded = []
+        found = loaded or sorted(glob.glob(pattern))
+        return found[0] if found else None
+
+    @classmethod
+    def _load(cls):
+        path = cls._library()
+        if path is None:
             return {}
         try:
-            lib = ctypes.CDLL(found[0])      # already loaded by NumPy: the same library
+            lib = ctypes.CDLL(path)          # already loaded by NumPy: the same library
         except OSError:
             return {}
         i64, ptr, enum = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
