@@ -32,9 +32,10 @@ at 32 x 32 ran 1.7x faster than im2col, whose (32768, 576) x (576, 64) GEMM ran 
 83 GFLOP/s where these run at about 120). The kernel rows' products are summed into
 Y_r inside the GEMM: the first one written, the others added (``_numpy_blas.add_product``,
 BLAS's C <- A B + C, with no temporary and no second pass; the forward of that 32 x 32
-convolution 1.2-1.4x faster than adding each product after it, measured). A kernel row of all-zero weights (the
-lower rows of a masked convolution, W * M) is skipped: its products are exact zeros
-(for finite inputs; an inf or nan under a zero weight gives nan on the reference path).
+convolution 1.2-1.4x faster than adding each product after it, measured). A kernel row
+of all-zero weights (the lower rows of a masked convolution, W * M) is skipped: its
+products are exact zeros (for finite inputs; an inf or nan under a zero weight gives nan
+on the reference path).
 So are the zero taps at either end of a row (mask B's taps right of the centre, or
 left of it in the flipped kernel of the input gradient): with j0 <= j < j1 the live
 ones, the product reads F_{r, i} from tap j0 on, K = (j1 - j0) C numbers of each

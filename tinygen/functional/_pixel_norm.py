@@ -13,7 +13,7 @@ and x / den = y). Without a graph to record the gradient is three passes over ar
 (sum_c g y is a contraction that makes no product array); under create_graph it is the
 same formula in Tensor ops of x, so the op is differentiable again. Both directions add
 in another order than the five ops (rounding only). ProGAN's 8x8 generator layer, batch 64,
-32 channels: forward and backward 0.45 ms as five ops (measured).
+32 channels: forward and backward 0.16 ms, against 0.41 as five ops (measured).
 """
 from ..autograd.function import Function
 from .. import backend, fast_paths

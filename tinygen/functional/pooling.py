@@ -188,9 +188,6 @@ def _bilinear_matrix(n_in, n_out, align_corners, scale_factor):
 
 def _resample(x, a_h, a_w):
     """y = A_h x A_w^T, skipping an axis whose matrix is the identity."""
-    factors = (_copy_factor(a_h), _copy_factor(a_w))
-    if None not in factors and fast_paths.enabled():    # nearest by whole factors: copy into blocks
-        return _block_pool.block_copy(x, factors)
     xp = backend.get_array_module(x.data)
     y = x
     if not _is_identity(a_w):   # columns: y A_w^T
@@ -200,13 +197,19 @@ def _resample(x, a_h, a_w):
     return y
 
 
-def _copy_factor(a):
-    """k when A (k n, n) copies each input pixel into k output pixels in a row (A[o, o // k] = 1), else None."""
-    n_out, n_in = a.shape
-    if n_out % n_in:
-        return None
-    k = n_out // n_in
-    return k if np.array_equal(a, _copy_matrix(np.arange(n_out) // k, n_in)) else None
+def _nearest(x, source_h, source_w):
+    """Nearest resampling: output row o copies input row source_h[o], column o' column source_w[o']."""
+    h, w = x.shape[2:]
+    factors = (_whole_factor(source_h, h), _whole_factor(source_w, w))
+    if None not in factors and fast_paths.enabled():    # each pixel into a block: a copy, no GEMM
+        return _block_pool.block_copy(x, factors)
+    return _resample(x, _copy_matrix(source_h, h), _copy_matrix(source_w, w))
+
+
+def _whole_factor(source, n_in):
+    """k when source is 0, .., 0, 1, .., 1, ... (each of the n_in pixels k times), else None."""
+    k = len(source) // n_in
+    return k if len(source) == k * n_in and np.array_equal(source, np.arange(len(source)) // k) else None
 
 
 def _is_identity(a):
@@ -219,8 +222,7 @@ def upsample_nearest(x, scale=2):
     if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
         raise ValueError(f"upsample_nearest: scale must be a positive integer, got {scale!r}")
     h, w = x.shape[2:]
-    return _resample(x, _copy_matrix(np.arange(h * scale) // scale, h),
-                     _copy_matrix(np.arange(w * scale) // scale, w))
+    return _nearest(x, np.arange(h * scale) // scale, np.arange(w * scale) // scale)
 
 
 def _output_size(x, scale_factor, size):
@@ -262,7 +264,6 @@ def interpolate(x, *, scale_factor=None, size=None, mode="nearest", align_corner
     (ho, wo), factors = _output_size(x, scale_factor, size)
     h, w = x.shape[2:]
     if mode == "nearest":
-        return _resample(x, _copy_matrix(_nearest_source(h, ho, factors[0]), h),
-                         _copy_matrix(_nearest_source(w, wo, factors[1]), w))
+        return _nearest(x, _nearest_source(h, ho, factors[0]), _nearest_source(w, wo, factors[1]))
     return _resample(x, _bilinear_matrix(h, ho, align_corners, factors[0]),
                      _bilinear_matrix(w, wo, align_corners, factors[1]))

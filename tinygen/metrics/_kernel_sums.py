@@ -58,7 +58,10 @@ class KernelSum(Function):
         """dk/dr2 in Tensor ops of r2 (a graph: the second derivative goes through it)."""
         slope = 0.0
         for p in self.params:
-            slope = slope - p / ((p + r2) * (p + r2)) if self.kind == "imq" else slope + F.exp(r2 * p) * p
+            if self.kind == "imq":
+                slope = slope - p / ((p + r2) * (p + r2))
+            else:
+                slope = slope + F.exp(r2 * p) * p
         return slope
 
 

@@ -55,17 +55,13 @@ def _squared_distances(a, b):
 
 def _kernel(a, b, kernel, scales):
     r2 = _squared_distances(a, b)
-    width = a.shape[1]
+    # imq: C_s = 2 D s^2; rbf: the exponent's factor -1 / (2 s^2)
+    params = [2.0 * a.shape[1] * s * s if kernel == "imq" else -1.0 / (2.0 * s * s) for s in scales]
     if fast_paths.enabled():      # the same numbers as the loop below, as one op (_kernel_sums.py)
-        params = [2.0 * width * s * s if kernel == "imq" else -1.0 / (2.0 * s * s) for s in scales]
         return kernel_sum(r2, kernel, params)
     total = 0.0
-    for s in scales:
-        if kernel == "imq":
-            c = 2.0 * width * s * s
-            total = total + c / (c + r2)
-        else:
-            total = total + F.exp(r2 * (-1.0 / (2.0 * s * s)))
+    for p in params:
+        total = total + (p / (p + r2) if kernel == "imq" else F.exp(r2 * p))
     return total
 
 
