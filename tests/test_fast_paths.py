@@ -55,18 +55,22 @@ def test_the_one_pass_activation_backwards_equal_their_formulas_bit_for_bit(data
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.data(), st.sampled_from(["mul", "div", "sub", "neg", "matmul", "linear", "scalar"]),
+@given(st.data(), st.sampled_from(["mul", "div", "sub", "neg", "matmul", "linear", "scalar", "sum", "mean"]),
        st.sampled_from([np.float32, np.float64]))
 def test_the_array_backwards_of_arithmetic_and_products_equal_their_formulas_bit_for_bit(data, name, dtype):
-    """Mul, Div, Sub, Neg, MatMul and Linear compute their gradient on arrays when no graph is
-    recorded: the numbers of the Tensor-op formulas bit for bit, broadcasting (sum_to) included."""
+    """Mul, Div, Sub, Neg, MatMul, Linear and Sum compute their gradient on arrays when no graph
+    is recorded: the numbers of the Tensor-op formulas bit for bit, broadcasting (sum_to) and
+    the sum's expand (a view, or a filled array when small) included."""
     shape = _rectangle(data.draw, data.draw(st.integers(1, 3)))
     other = tuple(1 if data.draw(st.booleans()) else n for n in shape)[data.draw(st.integers(0, len(shape) - 1)):]
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal(shape).astype(dtype), (rng.random(other) + 0.5).astype(dtype)
     k, m = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))
+    axes = data.draw(st.none() | st.lists(st.integers(0, len(shape) - 1), min_size=1, unique=True).map(tuple))
+    keepdims = data.draw(st.booleans())
     ops = {"mul": (lambda x, y: x * y, a, b), "div": (lambda x, y: x / y, a, b), "sub": (lambda x, y: y - x, a, b),
            "neg": (lambda x: -x, a), "scalar": (lambda x: 2.0 / (x * 3.0 + 10.0), a),
+           "sum": (lambda x: F.sum(x, axes, keepdims), a), "mean": (lambda x: F.mean(x, axes, keepdims), a),
            "matmul": (F.matmul, rng.standard_normal((2, 1, 3, k)).astype(dtype),
                       rng.standard_normal((4, k, m)).astype(dtype)),
            "linear": (F.linear, rng.standard_normal((2, 3, k)).astype(dtype), rng.standard_normal((m, k)).astype(dtype),
@@ -76,6 +80,25 @@ def test_the_array_backwards_of_arithmetic_and_products_equal_their_formulas_bit
     for x, y in zip(fast, reference):
         assert x.dtype == y.dtype
         np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("shape, axes, keepdims", [((3, 5), (0,), False), ((2, 64, 64), (1, 2), True),
+                                                   ((70, 64), None, False)])
+def test_a_sums_gradient_is_its_broadcast_filled_when_small_and_a_view_when_large(shape, axes, keepdims):
+    """Sum's array backward: the broadcast of dL/dy, a fresh array up to SMALL numbers and a
+    read-only view of dL/dy past it (no copy of a large gradient)."""
+    from tinygen.functional import _array_grads
+    reduced = tuple(range(len(shape))) if axes is None else axes
+    g = np.random.default_rng(0).standard_normal(
+        [1 if i in reduced and keepdims else n for i, n in enumerate(shape) if keepdims or i not in reduced]
+    ).astype(np.float32)
+    out = _array_grads.expand(g, shape, reduced, keepdims)
+    expected = np.broadcast_to(g.reshape([1 if i in reduced else n for i, n in enumerate(shape)]), shape)
+    np.testing.assert_array_equal(out, expected)
+    if np.prod(shape) <= _array_grads.SMALL:
+        assert out.flags.writeable and not np.shares_memory(out, g)
+    else:
+        assert not out.flags.writeable and np.shares_memory(out, g)
 
 
 @settings(max_examples=10, deadline=None)

@@ -6,7 +6,7 @@ it replaces:
 
     array backwards       relu, leaky_relu, sigmoid, tanh and the normalizations
                           (``Standardize``) compute their gradient in one pass over
-                          plain arrays, and mul, div, sub, neg, matmul and linear
+                          plain arrays, and mul, div, sub, neg, matmul, linear and sum
                           their formula's steps on arrays (``functional/_array_grads.py``),
                           instead of the Tensor ops of the formula
                           (only without create_graph: a graph needs the Tensor ops)

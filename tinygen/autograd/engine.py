@@ -5,9 +5,8 @@
 With ``create_graph=True`` the returned gradients carry a graph of their own, so a
 function of them (a gradient penalty ||dD/dx||) can be differentiated again.
 """
-from .function import run_backward
+from .function import run_backward, unit_seed
 from .tensor import Tensor
-from .. import backend
 
 
 def _as_list(x):
@@ -34,8 +33,7 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
             if y.size != 1:
                 raise RuntimeError(f"grad: output of shape {tuple(y.shape)} is not a scalar; pass "
                                    f"grad_outputs of that shape")
-            xp = backend.get_array_module(y.data)
-            g = Tensor._make(xp.ones(y.shape, dtype=y.dtype))
+            g = unit_seed(y)
         elif not isinstance(g, Tensor):
             g = Tensor(g, dtype=y.dtype)
         if g.shape != y.shape:

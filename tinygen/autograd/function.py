@@ -188,6 +188,13 @@ def run_backward(roots, seeds, inputs=None, retain_graph=False, create_graph=Fal
     return None
 
 
+def unit_seed(y):
+    """dL/dy = 1 for a one-element y: the seed of ``backward()`` and of ``grad`` without
+    grad_outputs (a reshaped one-number array: a third of the time of ``ones``)."""
+    xp = backend.get_array_module(y.data)
+    return Tensor._make(xp.array(1, dtype=y.dtype).reshape(y.shape))
+
+
 def _key(t):
     """Where a tensor's gradient accumulates: (its creator, output slot), or its id for a leaf."""
     return (t.creator, t._index) if t.creator is not None else ("leaf", id(t))

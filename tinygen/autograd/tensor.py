@@ -154,8 +154,7 @@ class Tensor:
             if self.data.size != 1:
                 raise RuntimeError(f"backward: the tensor has shape {tuple(self.shape)}, not a scalar; "
                                    f"pass grad= (a tensor of that shape) or reduce it first, e.g. .sum()")
-            xp = backend.get_array_module(self.data)
-            grad = Tensor._make(xp.ones(self.shape, dtype=self.dtype))
+            grad = unit_seed(self)
         else:
             grad = grad if isinstance(grad, Tensor) else Tensor(grad, dtype=self.dtype)
             if grad.shape != self.shape:
@@ -309,5 +308,5 @@ def tensor(data, requires_grad=False, dtype=None, device="cpu"):
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
-from .function import run_backward  # noqa: E402
+from .function import run_backward, unit_seed  # noqa: E402
 from .. import functional as F  # noqa: E402  (the ops import Tensor from here)

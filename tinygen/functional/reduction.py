@@ -17,8 +17,8 @@ import numpy as np
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from .. import backend, fast_paths
-from . import _cumsum_arrays, _sum_arrays
-from ._base import as_float, normalize_axis
+from . import _array_grads, _cumsum_arrays, _sum_arrays
+from ._base import array_tensor, as_float, normalize_axis
 from .elementwise import expand, exp
 from .shape import reshape
 
@@ -43,6 +43,8 @@ class Sum(Function):
 
     def backward(self, g):
         x, = self.inputs
+        if fast_paths.array_backward():
+            return array_tensor(_array_grads.expand(g.data, x.shape, self.axes, self.keepdims))
         return expand(_restore(g, x.shape, self.axes, self.keepdims), x.shape)
 
 
