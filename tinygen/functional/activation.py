@@ -26,6 +26,7 @@ from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from .. import backend
 from .. import fast_paths
+from . import _array_grads
 from ._base import array_tensor, as_float
 from .elementwise import exp, sigmoid_array
 from .reduction import sum as _sum
@@ -52,7 +53,7 @@ class Sigmoid(Function):
         s = self.output
         if not fast_paths.array_backward():
             return g * (s - s * s)
-        return array_tensor(g.data * (s.data - s.data * s.data))
+        return array_tensor(_array_grads.sigmoid(g.data, s.data))
 
 
 class Tanh(Function):
@@ -63,7 +64,7 @@ class Tanh(Function):
         t = self.output
         if not fast_paths.array_backward():
             return g * (1 - t * t)
-        return array_tensor(g.data * (1 - t.data * t.data))
+        return array_tensor(_array_grads.tanh(g.data, t.data))
 
 
 class Relu(Function):
