@@ -85,17 +85,18 @@ def test_the_array_backwards_of_arithmetic_and_products_equal_their_formulas_bit
 @pytest.mark.parametrize("shape, axes, keepdims", [((3, 5), (0,), False), ((2, 64, 64), (1, 2), True),
                                                    ((70, 64), None, False)])
 def test_a_sums_gradient_is_its_broadcast_filled_when_small_and_a_view_when_large(shape, axes, keepdims):
-    """Sum's array backward: the broadcast of dL/dy, a fresh array up to SMALL numbers and a
+    """Sum's array backward: the broadcast of dL/dy, a fresh array up to FILL_MAX numbers and a
     read-only view of dL/dy past it (no copy of a large gradient)."""
     from tinygen.functional import _array_grads
     reduced = tuple(range(len(shape))) if axes is None else axes
     g = np.random.default_rng(0).standard_normal(
         [1 if i in reduced and keepdims else n for i, n in enumerate(shape) if keepdims or i not in reduced]
     ).astype(np.float32)
-    out = _array_grads.expand(g, shape, reduced, keepdims)
-    expected = np.broadcast_to(g.reshape([1 if i in reduced else n for i, n in enumerate(shape)]), shape)
+    kept = g.reshape([1 if i in reduced else n for i, n in enumerate(shape)])
+    out = _array_grads.expand(kept, shape)
+    expected = np.broadcast_to(kept, shape)
     np.testing.assert_array_equal(out, expected)
-    if np.prod(shape) <= _array_grads.SMALL:
+    if np.prod(shape) <= _array_grads.FILL_MAX:
         assert out.flags.writeable and not np.shares_memory(out, g)
     else:
         assert not out.flags.writeable and np.shares_memory(out, g)

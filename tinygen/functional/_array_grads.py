@@ -9,7 +9,7 @@ which in a small model's step (an MLP on 8x8 images, an MMD over a batch) is a f
 the backward pass. Under ``create_graph`` the Tensor-op formulas run, as they must.
 
     sum_to    y = x summed over the axes broadcasting added        (SumTo's forward)
-    expand    dL/dx = dL/dy broadcast back over the axes A a sum reduced  (Sum's backward)
+    expand    dL/dx = dL/dy broadcast back over the axes a sum reduced   (Sum's backward)
     mul       dL/da = sum_to(g b),  dL/db = sum_to(g a)
     div       dL/da = sum_to(g / b),  dL/db = sum_to(-(g / b) z)           z = a / b
     matmul    dL/dA = sum_to(g B^T),  dL/dB = sum_to(A^T g)
@@ -27,7 +27,7 @@ import numpy as np
 from .. import backend
 from . import _sum_arrays
 
-SMALL = 4096
+FILL_MAX = 4096
 
 
 def sum_to(x, shape):
@@ -40,16 +40,12 @@ def sum_to(x, shape):
     return y.reshape(shape) if lead else y
 
 
-def expand(g, shape, axes, keepdims):
-    """g broadcast over ``shape``, the reduced ``axes`` put back first: a read-only view, or
-    below ``SMALL`` numbers a filled array (NumPy's broadcast view costs 2 us to set up,
-    a fill of a few numbers a third of that)."""
-    if not keepdims and g.ndim:
-        g = g.reshape(tuple(1 if i in axes else s for i, s in enumerate(shape)))
-    if type(g) is not np.ndarray:
+def expand(g, shape):
+    """g broadcast to ``shape`` (g's reduced axes already put back as size 1): a read-only
+    view, or up to ``FILL_MAX`` numbers a filled array (NumPy's broadcast view costs 2 us
+    to set up, a fill of a few numbers a third of that)."""
+    if type(g) is not np.ndarray or math.prod(shape) > FILL_MAX:
         return backend.get_array_module(g).broadcast_to(g, shape)
-    if math.prod(shape) > SMALL:
-        return np.broadcast_to(g, shape)
     out = np.empty(shape, g.dtype)
     out[...] = g
     return out

@@ -44,7 +44,10 @@ class Sum(Function):
     def backward(self, g):
         x, = self.inputs
         if fast_paths.array_backward():
-            return array_tensor(_array_grads.expand(g.data, x.shape, self.axes, self.keepdims))
+            a = g.data
+            if not self.keepdims and a.ndim:
+                a = a.reshape(_keepdims_shape(x.shape, self.axes))
+            return array_tensor(_array_grads.expand(a, x.shape))
         return expand(_restore(g, x.shape, self.axes, self.keepdims), x.shape)
 
 
