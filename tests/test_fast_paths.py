@@ -372,6 +372,75 @@ def test_large_images_go_channels_last_by_blas_transpose_bit_for_bit(dtype):
     assert not untouched.any()
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_patch_blocks_multiply_as_the_whole_patch_matrix(data):
+    """``_conv_blocks.PatchBlocks``: P @ v and a @ P equal the whole im2col matrix's products to
+    rounding (BLAS's kernel for a block's size may order a row's sum differently; a @ P adds the
+    blocks' sums), over
+    rectangular images, kernels, strides and block sizes from one output row to several images;
+    a strided a (g's pixel matrix read transposed) too; mismatched shapes named in the error."""
+    from tinygen.functional import _conv_blocks
+    from tinygen.functional._conv_arrays import _patches_last
+    n, hp, wp, c = (data.draw(st.integers(1, k)) for k in (4, 9, 8, 5))
+    kh, kw = data.draw(st.integers(1, hp)), data.draw(st.integers(1, wp))
+    sh, sw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 99)))
+    xp = rng.standard_normal((n, wp, hp, c)).astype(dtype).transpose(0, 2, 1, 3)   # any strides
+    whole = _patches_last(xp, kh, kw, sh, sw)
+    row_bytes = whole.shape[0] // n // ((hp - kh) // sh + 1) * whole.shape[1] * whole.itemsize
+    blocks = _conv_blocks.PatchBlocks(xp, kh, kw, sh, sw)
+    old = _conv_blocks.BLOCK_BYTES
+    try:
+        _conv_blocks.BLOCK_BYTES = row_bytes * data.draw(st.integers(1, 2 * whole.shape[0]))
+        spans = [blocks._span(b) for b in blocks.blocks()]
+        assert spans[0][0] == 0 and spans[-1][1] == whole.shape[0]
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))           # contiguous, in order
+        assert blocks.shape == whole.shape
+        v = rng.standard_normal((whole.shape[1], data.draw(st.integers(1, 6)))).astype(dtype)
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(blocks @ v, whole @ v, rtol=tol, atol=tol * np.abs(whole @ v).max())
+        a = rng.standard_normal((whole.shape[0], data.draw(st.integers(1, 6)))).astype(dtype).T
+        np.testing.assert_allclose(a @ blocks, a @ whole, rtol=tol, atol=tol * np.abs(a @ whole).max())
+    finally:
+        _conv_blocks.BLOCK_BYTES = old
+    m, k = whole.shape
+    with pytest.raises(ValueError, match=rf"patch matrix \({m}, {k}\) @ \({k + 1}, 1\)"):
+        blocks @ np.ones((k + 1, 1), dtype)
+    with pytest.raises(ValueError, match=rf"\(1, {m + 1}\) @ patch matrix"):
+        np.ones((1, m + 1), dtype) @ blocks
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [((3, 3), (1, 1), (1, 1)), ((4, 4), (2, 2), (1, 1)),
+                                                     ((3, 2), (2, 1), (0, 1))])
+def test_convolutions_by_patch_blocks_equal_the_reference(kernel, stride, padding, monkeypatch):
+    """conv2d, conv_transpose2d and every gradient with the patches made by blocks (forced: every
+    patch matrix by blocks of 2 output rows, the frames off) equal the reference im2col paths;
+    conv2d keeps the padded input for its weight gradient, not the patches."""
+    from tinygen.functional import _conv_blocks, _conv_frames
+    monkeypatch.setattr(_conv_blocks, "WHOLE_MAX", 0)
+    monkeypatch.setattr(_conv_frames, "MIN_PIXELS", 10 ** 9)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 9, 10, 7))
+    w, wt = rng.standard_normal((5, 9) + kernel), rng.standard_normal((9, 8) + kernel)
+    monkeypatch.setattr(_conv_blocks, "BLOCK_BYTES", 2 * 7 * 9 * kernel[0] * kernel[1] * 8)
+    made = []
+    monkeypatch.setattr(_conv_blocks.PatchBlocks, "_fill",
+                        lambda self, b, buf, _f=_conv_blocks.PatchBlocks._fill: made.append(b) or _f(self, b, buf))
+    y = F.conv2d(Tensor(x, requires_grad=True), Tensor(w, requires_grad=True), stride=stride, padding=padding)
+    assert isinstance(y.creator.cols, _conv_blocks.PatchBlocks)
+
+    def convs():
+        conv = _value_and_grads(lambda a, b: F.conv2d(a, b, stride=stride, padding=padding), x, w)
+        transposed = _value_and_grads(lambda a, b: F.conv_transpose2d(a, b, stride=stride, padding=padding), x, wt)
+        return conv + transposed
+    fast, reference = _both(convs)
+    assert len(set(made)) > 3, "the patches were not made by blocks"
+    for a, b in zip(fast, reference):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("masked", [False, "rows", "taps"])
 @pytest.mark.parametrize("kernel, padding", [((3, 3), (1, 1)), ((5, 3), (2, 0)), ((2, 4), (1, 3)), ((1, 3), (0, 1))])
 def test_stride_one_frames_equal_the_reference(kernel, padding, masked, monkeypatch):

@@ -35,7 +35,10 @@ it replaces:
                           (``functional/_conv_arrays.py``), and stride-1 convolutions as
                           one GEMM per kernel row over the zero-framed image, skipping
                           all-zero kernel rows, the rows' products summed inside the
-                          GEMM (``functional/_conv_frames.py``, ``_numpy_blas.py``); off, every
+                          GEMM (``functional/_conv_frames.py``, ``_numpy_blas.py``), and
+                          large channels-last patch matrices made by cache-sized blocks
+                          of rows as each product reads them, never whole
+                          (``functional/_conv_blocks.py``); off, every
                           convolution takes the channels-first im2col / col2im of the
                           equations in ``functional/conv.py``
     Adam in place         the moments and the step updated in place through scratch

@@ -25,13 +25,16 @@ stride phases are then one im2col of the gradient and one GEMM (``_input_grad_by
 Outputs are views in whatever memory order their GEMM produced; every step
 accepts any strides, so the next layer usually reads them without a copy.
 conv2d keeps its patches for its weight gradient (K/C times the input's size,
-held until backward), so im2col runs once per input per training step.
+held until backward), so im2col runs once per input per training step. A large
+channels-last patch matrix is never made whole (``_conv_blocks``): it is made a
+cache-sized block of rows at a time as each product reads it, and conv2d keeps the
+padded input instead, so its weight gradient makes the blocks again.
 """
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .. import backend, fast_paths
-from . import _conv_frames
+from . import _conv_blocks, _conv_frames
 from ._numpy_blas import transpose_images
 from .linalg import _product
 
@@ -118,6 +121,14 @@ def _patches_last(xp, kh, kw, sh, sw):
     cols = np.empty((n, ho, wo, kh, kw, c), dtype=xp.dtype)
     cols[...] = windows
     return cols.reshape(n * ho * wo, kh * kw * c)
+
+
+def _patch_matrix(xp, kh, kw, sh, sw):
+    """The patch matrix of xp (N, Hp, Wp, C): whole when small, else made by cache-sized blocks
+    as a product reads it (``_conv_blocks``: the same products, the large ones faster)."""
+    if _conv_blocks.by_blocks(xp.shape, kh, kw, sh, sw, xp.itemsize):
+        return _conv_blocks.PatchBlocks(xp, kh, kw, sh, sw)
+    return _patches_last(xp, kh, kw, sh, sw)
 
 
 def _im2col_last(x, kh, kw, sh, sw, ph, pw):
@@ -231,10 +242,11 @@ def _patches(x, kh, kw, sh, sw, ph, pw, last, w=None):
     channels-last layout, the framed image instead (``_conv_frames``: no patches copied)."""
     if _pointwise(x, kh, kw, sh, sw, ph, pw):
         return _rows(x, last)                 # K = C in either layout: no im2col, often no copy
-    if last and _conv_frames.fits(x.shape, kh, kw, sh, sw, ph, pw, w):
+    if last and _conv_frames.fits(x.shape, kh, kw, sh, sw, ph, pw, w, x.itemsize):
         return _conv_frames.frame(x, kh, kw, ph, pw)   # stride 1: no patches, the framed image
-    if last:
-        return _im2col_last(x, kh, kw, sh, sw, ph, pw)
+    if last:                                  # made by cache-sized blocks as the products read it
+        h, wd = x.shape[2:]
+        return _patch_matrix(_window_last(x, (-ph, h + ph), (-pw, wd + pw)), kh, kw, sh, sw)
     cols = im2col(x, kh, kw, sh, sw, ph, pw)                           # (N, K, P)
     n, k, p = cols.shape
     return cols.transpose(1, 0, 2).reshape(k, n * p).T                  # free for the NumPy layout
@@ -310,7 +322,7 @@ def _input_grad_by_phases(g, w, x_shape, stride, padding):
     q0, q1 = ph // sh, -(-(ph + h) // sh)                    # phases' rows q0 sh .. q1 sh cover the output
     p0, p1 = pw // sw, -(-(pw + wd) // sw)
     windows = _window_last(g, (q0 - ka + 1, q1), (p0 - kb + 1, p1))
-    prod = _patches_last(windows, ka, kb, 1, 1) @ _phase_weight(w, sh, sw)
+    prod = _patch_matrix(windows, ka, kb, 1, 1) @ _phase_weight(w, sh, sw)
     if (sh, sw) == (1, 1):                                   # one phase: prod is the image already
         return prod.reshape(n, h, wd, c).transpose(0, 3, 1, 2)
     out = np.empty((n, q1 - q0, sh, p1 - p0, sw, c), dtype=prod.dtype)
