@@ -83,9 +83,11 @@ class LeakyRelu(Function):
         self.slope = x.dtype.type(slope)   # a scalar of x's dtype: the products stay in x's dtype
         if self.needs_input_grad[0]:
             self.mask = x > 0
-        # fmax/fmin, not maximum: at x = inf with a = 0, a x is nan (quietly) and the answer is x
+        # fmax/fmin, not maximum: at x = inf with a = 0, a x is nan (quietly) and the answer is x;
+        # into a x's own array (one temporary, not two)
         with np.errstate(invalid="ignore"):
-            return (xp.fmax if slope <= 1 else xp.fmin)(x, x * self.slope)
+            y = xp.multiply(x, self.slope, out=xp.empty_like(x))
+            return (xp.fmax if slope <= 1 else xp.fmin)(x, y, out=y)
 
     def backward(self, g):
         factor = self.mask.astype(g.dtype)     # a + (1 - a) [x > 0]
