@@ -476,6 +476,29 @@ def test_stride_one_frames_equal_the_reference(kernel, padding, masked, monkeypa
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+def test_a_large_dense_kernel_goes_by_patch_blocks_and_a_masked_one_by_frames(monkeypatch):
+    """The route of a stride-1 convolution with a large patch matrix: a dense kernel's patches by
+    blocks (``_conv_blocks``), a masked kernel's (rows or taps skipped) the frame; below the
+    size both take the frame; the input gradient is routed the same way, from g's shape."""
+    from tinygen.functional import _conv_blocks, _conv_frames
+    monkeypatch.setattr(_conv_frames, "MIN_PIXELS", 0)
+    rng = np.random.default_rng(2)
+    dense = rng.standard_normal((4, 6, 3, 3)).astype(np.float32)
+    masked = dense.copy()
+    masked[:, :, 2] = 0
+    shape = (2, 6, 16, 16)                                   # P: 2 * 16 * 16 rows of 54 float32
+    size = 2 * 16 * 16 * 54 * 4
+    for whole_max, dense_framed in ((size, True), (size - 1, False)):
+        monkeypatch.setattr(_conv_blocks, "WHOLE_MAX", whole_max)
+        assert _conv_frames.fits(shape, 3, 3, 1, 1, 1, 1, dense, 4) is dense_framed
+        assert _conv_frames.fits(shape, 3, 3, 1, 1, 1, 1, None, 4) is dense_framed
+        assert _conv_frames.fits(shape, 3, 3, 1, 1, 1, 1, masked, 4)
+    g_shape = (2, 4, 16, 16)                                 # the input gradient: g's 4 channels
+    monkeypatch.setattr(_conv_blocks, "WHOLE_MAX", 2 * 16 * 16 * 36 * 4 - 1)
+    assert not _conv_frames.input_grad_fits(g_shape, dense, 1, 1, 1, 1)
+    assert _conv_frames.input_grad_fits(g_shape, masked, 1, 1, 1, 1)
+
+
 def test_live_taps_span_each_rows_nonzero_weights():
     """The frame skips a kernel row exactly when every weight in it is zero (-0.0 too), and the
     taps at either end of a row whose weights are all zero; a dense kernel is told by one count."""

@@ -136,10 +136,11 @@ def _im2col_last(x, kh, kw, sh, sw, ph, pw):
     [n Ho Wo + oh Wo + ow, (i kw + j) C + c] = xp[n, c, oh sh + i, ow sw + j].
 
     The same patches with K ordered (i, j, c): in an (N, Hp, Wp, C) image one
-    patch row (j, c) is kw C contiguous numbers, so the copy moves long runs.
+    patch row (j, c) is kw C contiguous numbers, so the copy moves long runs. A large
+    matrix is made by blocks as its products read it (``_patch_matrix``).
     """
     h, w = x.shape[2:]
-    return _patches_last(_window_last(x, (-ph, h + ph), (-pw, w + pw)), kh, kw, sh, sw)
+    return _patch_matrix(_window_last(x, (-ph, h + ph), (-pw, w + pw)), kh, kw, sh, sw)
 
 
 def _col2im_last(cols, x_shape, kh, kw, sh, sw, ph, pw):
@@ -244,9 +245,8 @@ def _patches(x, kh, kw, sh, sw, ph, pw, last, w=None):
         return _rows(x, last)                 # K = C in either layout: no im2col, often no copy
     if last and _conv_frames.fits(x.shape, kh, kw, sh, sw, ph, pw, w, x.itemsize):
         return _conv_frames.frame(x, kh, kw, ph, pw)   # stride 1: no patches, the framed image
-    if last:                                  # made by cache-sized blocks as the products read it
-        h, wd = x.shape[2:]
-        return _patch_matrix(_window_last(x, (-ph, h + ph), (-pw, wd + pw)), kh, kw, sh, sw)
+    if last:
+        return _im2col_last(x, kh, kw, sh, sw, ph, pw)
     cols = im2col(x, kh, kw, sh, sw, ph, pw)                           # (N, K, P)
     n, k, p = cols.shape
     return cols.transpose(1, 0, 2).reshape(k, n * p).T                  # free for the NumPy layout
