@@ -499,6 +499,81 @@ def test_a_large_dense_kernel_goes_by_patch_blocks_and_a_masked_one_by_frames(mo
     assert _conv_frames.input_grad_fits(g_shape, masked, 1, 1, 1, 1)
 
 
+def _winograd_forced(monkeypatch):
+    """Every 3x3 stride-1 convolution by ``_conv_winograd``, whatever its size; a spy on its
+    products' calls."""
+    from tinygen.functional import _conv_winograd
+    monkeypatch.setattr(_conv_winograd, "MIN_PIXELS", 0)
+    monkeypatch.setattr(_conv_winograd, "MIN_CHANNELS", 0)
+    calls = []
+    for name in ("correlate", "weight_grad"):
+        monkeypatch.setattr(_conv_winograd, name, lambda *a, _f=getattr(_conv_winograd, name), _n=name:
+                            calls.append(_n) or _f(*a))
+    return calls
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_winograd_convolutions_equal_the_reference(data):
+    """F(2x2, 3x3) (``_conv_winograd``, forced): conv2d, conv_transpose2d and every gradient equal
+    the reference im2col paths, over drawn rectangular images (odd sizes: a row or column of
+    tiles cut off), channels, batch and paddings 0 to 2, in float64 to 1e-12 and in float32
+    to rounding (its transforms' coefficients are exact in binary)."""
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        calls = _winograd_forced(monkeypatch)
+        # channels from CHANNELS_LAST_MIN on: the layout the fast paths run in
+        n, c, o = data.draw(st.integers(1, 3)), data.draw(st.integers(8, 11)), data.draw(st.integers(8, 11))
+        h, w = data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9))
+        ph, pw = data.draw(st.integers(max(0, (3 - h + 1) // 2), 2)), data.draw(st.integers(max(0, (3 - w + 1) // 2), 2))
+        dtype = data.draw(st.sampled_from([np.float64, np.float32]))
+        rng = np.random.default_rng(data.draw(st.integers(0, 99)))
+        x = rng.standard_normal((n, c, h, w)).astype(dtype)
+        wc, wt = rng.standard_normal((o, c, 3, 3)).astype(dtype), rng.standard_normal((c, o, 3, 3)).astype(dtype)
+        b = rng.standard_normal(o).astype(dtype)
+
+        def convs():
+            conv = _value_and_grads(lambda a, k, bias: F.conv2d(a, k, bias, padding=(ph, pw)), x, wc, b)
+            pt = (min(ph, (h + 1) // 2), min(pw, (w + 1) // 2))            # an output of one pixel at least
+            transposed = _value_and_grads(lambda a, k: F.conv_transpose2d(a, k, padding=pt), x, wt)
+            return conv + transposed
+        fast, reference = _both(convs)
+        assert "correlate" in calls and "weight_grad" in calls
+        tol = 1e-12 if dtype == np.float64 else 2e-5
+        for a, r in zip(fast, reference):
+            np.testing.assert_allclose(a, r, rtol=tol, atol=tol * max(1.0, np.abs(r).max()))
+    finally:
+        monkeypatch.undo()
+
+
+def test_winograd_second_derivatives_and_what_it_declines(monkeypatch):
+    """Through F(2x2, 3x3), forced, conv2d and conv_transpose2d pass gradgradcheck (the gradient
+    penalty's path); the fast path declines a zero weight (a masked kernel: its zeros would cancel
+    only to rounding), another kernel size, a stride, a padding past 2 and few channels."""
+    from tinygen.autograd import gradgradcheck
+    from tinygen.functional import _conv_winograd
+    calls = _winograd_forced(monkeypatch)
+    rng = np.random.default_rng(5)
+    inputs = [Tensor(rng.standard_normal(s), requires_grad=True) for s in ((2, 8, 5, 4), (8, 8, 3, 3))]
+    assert gradgradcheck(lambda a, k: F.conv2d(a, k, padding=1), inputs)
+    assert gradgradcheck(lambda a, k: F.conv_transpose2d(a, k, padding=(2, 0)), inputs)
+    assert "correlate" in calls and "weight_grad" in calls
+    monkeypatch.setattr(_conv_winograd, "MIN_PIXELS", 2048)
+    monkeypatch.setattr(_conv_winograd, "MIN_CHANNELS", 16)
+    w = rng.standard_normal((16, 16, 3, 3))
+    assert _conv_winograd.fits((32, 16, 8, 8), 3, 3, 1, 1, 1, 1, w)
+    masked = w.copy()
+    masked[:, :, 2] = 0
+    assert not _conv_winograd.fits((32, 16, 8, 8), 3, 3, 1, 1, 1, 1, masked)
+    assert not _conv_winograd.fits((32, 16, 8, 8), 5, 5, 1, 1, 2, 2)
+    assert not _conv_winograd.fits((32, 16, 8, 8), 3, 3, 2, 2, 1, 1)
+    assert not _conv_winograd.fits((32, 16, 8, 8), 3, 3, 1, 1, 3, 3)
+    assert not _conv_winograd.fits((16, 16, 8, 8), 3, 3, 1, 1, 1, 1, w)        # 1024 pixels
+    assert not _conv_winograd.fits((32, 8, 8, 8), 3, 3, 1, 1, 1, 1)              # 8 channels in
+    assert not _conv_winograd.fits((32, 16, 8, 8), 3, 3, 1, 1, 1, 1, w[:8])      # 8 channels out
+    assert not _conv_winograd.fits((32, 64, 32, 32), 3, 3, 1, 1, 1, 1)           # V: 33.5 MB
+
+
 def test_live_taps_span_each_rows_nonzero_weights():
     """The frame skips a kernel row exactly when every weight in it is zero (-0.0 too), and the
     taps at either end of a row whose weights are all zero; a dense kernel is told by one count."""

@@ -38,7 +38,9 @@ it replaces:
                           GEMM (``functional/_conv_frames.py``, ``_numpy_blas.py``), and
                           large channels-last patch matrices made by cache-sized blocks
                           of rows as each product reads them, never whole
-                          (``functional/_conv_blocks.py``); off, every
+                          (``functional/_conv_blocks.py``), and dense 3x3 convolutions at
+                          stride 1 by Winograd's F(2x2, 3x3), 16 GEMMs over transformed
+                          tiles (``functional/_conv_winograd.py``); off, every
                           convolution takes the channels-first im2col / col2im of the
                           equations in ``functional/conv.py``
     Adam in place         the moments and the step updated in place through scratch

@@ -1,0 +1,187 @@
+"""3x3 convolutions at stride 1 by Winograd's minimal filtering F(2x2, 3x3) (NumPy).
+
+A fast path of ``_conv_arrays.py`` (``tinygen.fast_paths``); Lavin and Gray, "Fast
+Algorithms for Convolutional Neural Networks" (2016). In one dimension, two outputs of
+a 3-tap correlation y[e] = sum_i g[i] d[e + i] (e = 0, 1) take four products of four
+inputs instead of six:
+
+    y = A^T [(G g) * (B^T d)],   B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+                                 G   = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]
+                                 A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
+
+Nested over rows and columns, a 2 x 2 tile of outputs comes from a 4 x 4 tile of the
+zero-padded input xp (tiles 2 apart, overlapping by 2): for input channel c, output o,
+
+    Y_tile[o] = A^T [ sum_c U[:, :, c, o] * V_tile[:, :, c] ] A,
+    U[:, :, c, o] = G w[o, c] G^T,    V_tile[:, :, c] = B^T d_tile[:, :, c] B      (4 x 4 each)
+
+The sum over c at each of the 16 positions (k, l) is one GEMM over every tile of every
+image at once,
+
+    M[k l] = V[k l] @ U[k l],     V[k l]: (N Th Tw, C),  U[k l]: (C, O),
+
+16 N Th Tw C O multiply-adds where im2col's GEMM takes 36 N Th Tw C O (2.25x fewer).
+The transforms are sums of shifted slices with coefficients 0, +-1, +-1/2, exact in
+binary: the result differs from the direct sum by rounding only (a few 1e-7 relative
+in float32). Odd output sizes get one more row or column of tiles, cut off.
+
+Gradients. The input gradient is the correlation of g with the flipped kernel at
+padding 2 - p (``_conv_frames``'s note): the same three steps. The weight gradient
+reads V kept from the forward: with dM = the adjoint of the output transform applied
+to g (per tile, A gY_tile A^T),
+
+    dU[k l] = V[k l]^T @ dM[k l],      dL/dw[o, c] = G^T dU[:, :, c, o] G.
+
+Masked kernels (PixelCNN's) are not taken: their zero weights would cancel only to
+rounding here, and a causal model's output must not depend on a later pixel at all.
+
+Layout. Images are channels last, so a slice every other column reads runs of only C
+numbers, which NumPy's loops take slowly; the transforms along the columns are made
+small GEMMs instead (a banded (4 Tw, Wp) matrix of B^T's rows, or an interleaving copy),
+and those along the rows are whole-row slices.
+"""
+import numpy as np
+
+from ._numpy_blas import transpose_images
+
+G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+B_T = np.array([[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0]])
+
+# Where it pays (measured, 1 thread, Zen 4, forward + both gradients against the im2col and
+# frame paths): from 2048 output pixels and 16 channels on (64 images of 8 x 8, 32 channels:
+# 3.44 -> 2.55 ms, PyTorch's oneDNN 2.26; 64 channels 11.7 -> 8.1, PyTorch 7.9; at 16 x 16
+# 24.0 -> 19.3); at 4 x 4 the transforms' NumPy calls cost more than they save; V larger than
+# MAX_BYTES (32 images of 32 x 32, 64 channels: 34 MB) runs from memory and only ties
+# (96 -> 95 ms), at four times the input's size kept for the weight gradient.
+MIN_PIXELS = 2048
+MIN_CHANNELS = 16
+MAX_BYTES = 16 << 20
+
+
+class Tiles:
+    """V of an input x: ``v`` (16, N Th Tw, C), with the geometry the products need."""
+
+    def __init__(self, v, x_shape, padding, tiles):
+        self.v, self.x_shape, self.padding, self.tiles = v, x_shape, padding, tiles
+        n, _, h, w = x_shape
+        self.out = (h + 2 * padding[0] - 2, w + 2 * padding[1] - 2)
+
+
+def fits(x_shape, kh, kw, sh, sw, ph, pw, w=None, itemsize=4):
+    """True for a 3x3 kernel at stride 1 with padding at most 2 (so that the input gradient,
+    at padding 2 - p, fits too), an image neither too small nor too large (above), and no
+    zero weight in w."""
+    n, c, h, wd = x_shape
+    ho, wo = h + 2 * ph - 2, wd + 2 * pw - 2
+    tiles = n * -(-ho // 2) * -(-wo // 2)
+    return ((kh, kw, sh, sw) == (3, 3, 1, 1) and 0 <= ph <= 2 and 0 <= pw <= 2 and ho >= 1 and wo >= 1
+            and n * ho * wo >= MIN_PIXELS and c >= MIN_CHANNELS and 16 * tiles * c * itemsize <= MAX_BYTES
+            and (w is None or (w.shape[0] >= MIN_CHANNELS and np.count_nonzero(w) == w.size)))
+
+
+def input_grad_fits(g_shape, w, sh, sw, ph, pw):
+    """True when ``input_grad`` applies to conv2d's input gradient (g: the output's gradient)."""
+    return ph <= 2 and pw <= 2 and fits(g_shape, *w.shape[2:], sh, sw, 2 - ph, 2 - pw, w, w.itemsize)
+
+
+# --- the transforms, one axis at a time ------------------------------------------
+
+def _b_transpose(s, out):
+    """out[0 .. 3] = B^T (s[0], s[1], s[2], s[3]): each row of B^T a sum of two."""
+    np.subtract(s[0], s[2], out=out[0])
+    np.add(s[1], s[2], out=out[1])
+    np.subtract(s[2], s[1], out=out[2])
+    np.subtract(s[1], s[3], out=out[3])
+
+
+def _a_transpose(s, out):
+    """out[0 .. 1] = A^T (s[0], .., s[3])."""
+    np.add(s[0], s[1], out=out[0])
+    out[0] += s[2]
+    np.subtract(s[1], s[2], out=out[1])
+    out[1] -= s[3]
+
+
+def _a_adjoint(s, out):
+    """out[0 .. 3] = A (s[0], s[1]): the adjoint of ``_a_transpose``."""
+    np.copyto(out[0], s[0])
+    np.add(s[0], s[1], out=out[1])
+    np.subtract(s[0], s[1], out=out[2])
+    np.negative(s[1], out=out[3])
+
+
+def _banded(tw, dtype):
+    """(4, Tw, 2 Tw + 2): [l, u] holds B^T's row l at columns 2u .. 2u + 3."""
+    band = np.zeros((4, tw, 2 * tw + 2), dtype=dtype)
+    for u in range(tw):
+        band[:, u, 2 * u:2 * u + 4] = B_T
+    return band
+
+
+def tiles(x, ph, pw):
+    """V of x (N, C, H, W), any memory order, padded by (ph, pw): V = B^T d B of every 4x4 tile."""
+    n, c, h, wd = x.shape
+    th, tw = -(-(h + 2 * ph - 2) // 2), -(-(wd + 2 * pw - 2) // 2)
+    xp = np.zeros((n, 2 * th + 2, 2 * tw + 2, c), dtype=x.dtype)
+    if not transpose_images(xp[:, ph:ph + h, pw:pw + wd], x):
+        xp[:, ph:ph + h, pw:pw + wd] = x.transpose(0, 2, 3, 1)
+    band = _banded(tw, x.dtype)
+    cols = np.empty((4, n, xp.shape[1], tw, c), dtype=x.dtype)           # B^T over the columns
+    for l in range(4):
+        np.matmul(band[l], xp, out=cols[l])
+    v = np.empty((4, 4, n, th, tw, c), dtype=x.dtype)                      # ... then the rows
+    _b_transpose([cols[:, :, i:i + 2 * th:2] for i in range(4)], v)
+    return Tiles(v.reshape(16, n * th * tw, c), x.shape, (ph, pw), (th, tw))
+
+
+def _kernel_transform(w):
+    """U (16, C, O): U[k l, c, o] = (G w[o, c] G^T)[k, l] = sum_{i j} (G x G)[k l, i j] w[o, c, i, j]."""
+    o, c = w.shape[:2]
+    gg = np.kron(G, G).astype(w.dtype)                                    # (16, 9)
+    return (gg @ w.reshape(o * c, 9).T).reshape(16, o, c).transpose(0, 2, 1)
+
+
+def _kernel_adjoint(du):
+    """dL/dw (O, C, 3, 3) from dU (16, C, O): G^T dU[:, :, c, o] G, the transpose of the map above."""
+    c, o = du.shape[1:]
+    gg = np.kron(G, G).astype(du.dtype)
+    return (du.transpose(0, 2, 1).reshape(16, o * c).T @ gg).reshape(o, c, 3, 3)
+
+
+# --- the convolution and its gradients --------------------------------------------
+
+def correlate(t, w):
+    """conv2d(x, w) from x's tiles t, w (O, C, 3, 3): an (N, O, Ho, Wo) view."""
+    n = t.x_shape[0]
+    o = w.shape[0]
+    (th, tw), (ho, wo) = t.tiles, t.out
+    m = np.matmul(t.v, _kernel_transform(w)).reshape(4, 4, n, th, tw, o)   # the 16 GEMMs
+    z = np.empty((2,) + m.shape[1:], dtype=m.dtype)                        # A^T over the rows
+    _a_transpose(m, z)
+    yf = np.empty((2,) + z.shape[:1] + z.shape[2:], dtype=m.dtype)         # ... the columns: [f, e]
+    _a_transpose(z.transpose(1, 0, 2, 3, 4, 5), yf)
+    y = np.empty((n, th, 2, tw, 2, o), dtype=m.dtype)                      # interleaved: one copy
+    y[...] = yf.transpose(2, 3, 1, 4, 0, 5)
+    return y.reshape(n, 2 * th, 2 * tw, o)[:, :ho, :wo].transpose(0, 3, 1, 2)
+
+
+def input_grad(g, w, padding):
+    """conv2d's input gradient (= conv_transpose2d(g, w)) at stride 1: g (N, O, Ho, Wo)."""
+    flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    return correlate(tiles(g, 2 - padding[0], 2 - padding[1]), flipped)
+
+
+def weight_grad(t, g):
+    """dL/dw (O, C, 3, 3) from x's tiles t and g (N, O, Ho, Wo)."""
+    n, o, ho, wo = g.shape
+    th, tw = t.tiles
+    padded = np.zeros((n, 2 * th, 2 * tw, o), dtype=g.dtype)             # zeros past the output
+    padded[:, :ho, :wo] = g.transpose(0, 2, 3, 1)
+    gy = np.empty((2, 2, n, th, tw, o), dtype=g.dtype)                    # gY[e, f]: one copy
+    gy[...] = padded.reshape(n, th, 2, tw, 2, o).transpose(2, 4, 0, 1, 3, 5)
+    z = np.empty((4, 2, n, th, tw, o), dtype=g.dtype)                     # A over the rows: z[k, f]
+    _a_adjoint(gy, z)
+    dm = np.empty((4, 4, n, th, tw, o), dtype=g.dtype)                    # ... then the columns
+    _a_adjoint(z.transpose(1, 0, 2, 3, 4, 5), dm.transpose(1, 0, 2, 3, 4, 5))
+    du = np.matmul(t.v.transpose(0, 2, 1), dm.reshape(16, n * th * tw, o))   # (16, C, O)
+    return _kernel_adjoint(du)
