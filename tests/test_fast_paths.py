@@ -503,7 +503,7 @@ def _winograd_forced(monkeypatch):
     """Every 3x3 stride-1 convolution by ``_conv_winograd``, whatever its size; a spy on its
     products' calls."""
     from tinygen.functional import _conv_winograd
-    monkeypatch.setattr(_conv_winograd, "MIN_PIXELS", 0)
+    monkeypatch.setattr(_conv_winograd, "MIN_WORK", 0)
     monkeypatch.setattr(_conv_winograd, "MIN_CHANNELS", 0)
     calls = []
     for name in ("correlate", "weight_grad"):
@@ -558,19 +558,19 @@ def test_winograd_second_derivatives_and_what_it_declines(monkeypatch):
     assert gradgradcheck(lambda a, k: F.conv2d(a, k, padding=1), inputs)
     assert gradgradcheck(lambda a, k: F.conv_transpose2d(a, k, padding=(2, 0)), inputs)
     assert "correlate" in calls and "weight_grad" in calls
-    monkeypatch.setattr(_conv_winograd, "MIN_PIXELS", 2048)
+    monkeypatch.setattr(_conv_winograd, "MIN_WORK", 1 << 21)
     monkeypatch.setattr(_conv_winograd, "MIN_CHANNELS", 16)
-    w = rng.standard_normal((16, 16, 3, 3))
-    assert _conv_winograd.fits((32, 16, 8, 8), 3, 3, 1, 1, 1, 1, w)
+    w = rng.standard_normal((32, 32, 3, 3))
+    assert _conv_winograd.fits((32, 32, 8, 8), 3, 3, 1, 1, 1, 1, w)           # 2048 pixels x 32 x 32
     masked = w.copy()
     masked[:, :, 2] = 0
-    assert not _conv_winograd.fits((32, 16, 8, 8), 3, 3, 1, 1, 1, 1, masked)
-    assert not _conv_winograd.fits((32, 16, 8, 8), 5, 5, 1, 1, 2, 2)
-    assert not _conv_winograd.fits((32, 16, 8, 8), 3, 3, 2, 2, 1, 1)
-    assert not _conv_winograd.fits((32, 16, 8, 8), 3, 3, 1, 1, 3, 3)
-    assert not _conv_winograd.fits((16, 16, 8, 8), 3, 3, 1, 1, 1, 1, w)        # 1024 pixels
-    assert not _conv_winograd.fits((32, 8, 8, 8), 3, 3, 1, 1, 1, 1)              # 8 channels in
-    assert not _conv_winograd.fits((32, 16, 8, 8), 3, 3, 1, 1, 1, 1, w[:8])      # 8 channels out
+    assert not _conv_winograd.fits((32, 32, 8, 8), 3, 3, 1, 1, 1, 1, masked)
+    assert not _conv_winograd.fits((32, 32, 8, 8), 5, 5, 1, 1, 2, 2)
+    assert not _conv_winograd.fits((32, 32, 8, 8), 3, 3, 2, 2, 1, 1)
+    assert not _conv_winograd.fits((32, 32, 8, 8), 3, 3, 1, 1, 3, 3)
+    assert not _conv_winograd.fits((16, 32, 8, 8), 3, 3, 1, 1, 1, 1, w)        # 1024 pixels x 32 x 32
+    assert not _conv_winograd.fits((64, 8, 8, 8), 3, 3, 1, 1, 1, 1)              # 8 channels in
+    assert not _conv_winograd.fits((64, 32, 8, 8), 3, 3, 1, 1, 1, 1, w[:8])      # 8 channels out
     assert not _conv_winograd.fits((32, 64, 32, 32), 3, 3, 1, 1, 1, 1)           # V: 33.5 MB
 
 

@@ -47,12 +47,14 @@ import numpy as np
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 # Where it pays (measured, 1 thread, Zen 4, forward + both gradients against the im2col and
-# frame paths): from 2048 output pixels and 16 channels on (64 images of 8 x 8, 32 channels:
-# 3.44 -> 2.55 ms, PyTorch's oneDNN 2.26; 64 channels 11.7 -> 8.1, PyTorch 7.9; at 16 x 16
-# 24.0 -> 19.3); at 4 x 4 the transforms' NumPy calls cost more than they save; V larger than
-# MAX_BYTES (32 images of 32 x 32, 64 channels: 34 MB) runs from memory and only ties
-# (96 -> 95 ms), at four times the input's size kept for the weight gradient.
-MIN_PIXELS = 2048
+# frame paths): 64 images of 8 x 8, 32 channels, 3.44 -> 2.55 ms (PyTorch's oneDNN 2.26);
+# 64 channels 11.7 -> 8.1 (PyTorch 7.9); at 16 x 16 24.0 -> 19.3. Below MIN_WORK output
+# pixels x C x O the transforms' NumPy calls cost more than they save (8 images of 8 x 8
+# at 32 channels, 0.52 M: 1.17x slower; 16 images, 1 M: 0.94x; 8 images at 64 channels, 2 M:
+# 0.89x); V larger than MAX_BYTES (32 images of 32 x 32, 64 channels: 34 MB) runs from
+# memory and only ties (96 -> 95 ms), at four times the input's size kept for the weight
+# gradient.
+MIN_WORK = 1 << 21
 MIN_CHANNELS = 16
 MAX_BYTES = 16 << 20
 
@@ -73,9 +75,10 @@ def fits(x_shape, kh, kw, sh, sw, ph, pw, w=None, itemsize=4):
     n, c, h, wd = x_shape
     ho, wo = h + 2 * ph - 2, wd + 2 * pw - 2
     tiles = n * -(-ho // 2) * -(-wo // 2)
+    o = c if w is None else w.shape[0]
     return ((kh, kw, sh, sw) == (3, 3, 1, 1) and 0 <= ph <= 2 and 0 <= pw <= 2 and ho >= 1 and wo >= 1
-            and n * ho * wo >= MIN_PIXELS and c >= MIN_CHANNELS and 16 * tiles * c * itemsize <= MAX_BYTES
-            and (w is None or (w.shape[0] >= MIN_CHANNELS and np.count_nonzero(w) == w.size)))
+            and min(c, o) >= MIN_CHANNELS and n * ho * wo * c * o >= MIN_WORK
+            and 16 * tiles * c * itemsize <= MAX_BYTES and (w is None or np.count_nonzero(w) == w.size))
 
 
 def input_grad_fits(g_shape, w, sh, sw, ph, pw):
