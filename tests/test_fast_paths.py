@@ -333,7 +333,7 @@ def test_a_product_added_in_place_is_out_plus_the_product(data, dtype):
 
 def test_the_in_place_product_uses_numpys_own_blas_where_its_wheel_ships_one():
     """NumPy's OpenBLAS (not a second copy, whose threads would wait on NumPy's) where the
-    wheel ships it; elsewhere the plain sum."""
+    wheel ships it; elsewhere the plain sum; its thread count read from the same library."""
     import glob
     from tinygen.functional import _numpy_blas
     shipped = glob.glob(os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs",
@@ -343,6 +343,14 @@ def test_the_in_place_product_uses_numpys_own_blas_where_its_wheel_ships_one():
     if shipped:
         assert _numpy_blas._NumpyBlas._library() in shipped
     assert _numpy_blas._BLAS.gemm(np.dtype(np.float16)) is None
+    # its thread count (Winograd's convolutions run only with one), as the environment set it
+    threads = _numpy_blas.blas_threads()
+    assert (threads is not None) == bool(shipped)
+    script = "from tinygen.functional._numpy_blas import blas_threads; print(blas_threads())"
+    if shipped:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "1"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
@@ -500,11 +508,12 @@ def test_a_large_dense_kernel_goes_by_patch_blocks_and_a_masked_one_by_frames(mo
 
 
 def _winograd_forced(monkeypatch):
-    """Every 3x3 stride-1 convolution by ``_conv_winograd``, whatever its size; a spy on its
-    products' calls."""
+    """Every 3x3 stride-1 convolution by ``_conv_winograd``, whatever its size and the BLAS
+    threads; a spy on its products' calls."""
     from tinygen.functional import _conv_winograd
     monkeypatch.setattr(_conv_winograd, "MIN_WORK", 0)
     monkeypatch.setattr(_conv_winograd, "MIN_CHANNELS", 0)
+    monkeypatch.setattr(_conv_winograd, "blas_threads", lambda: 1)
     calls = []
     for name in ("correlate", "weight_grad"):
         monkeypatch.setattr(_conv_winograd, name, lambda *a, _f=getattr(_conv_winograd, name), _n=name:
@@ -549,7 +558,8 @@ def test_winograd_convolutions_equal_the_reference(data):
 def test_winograd_second_derivatives_and_what_it_declines(monkeypatch):
     """Through F(2x2, 3x3), forced, conv2d and conv_transpose2d pass gradgradcheck (the gradient
     penalty's path); the fast path declines a zero weight (a masked kernel: its zeros would cancel
-    only to rounding), another kernel size, a stride, a padding past 2 and few channels."""
+    only to rounding), another kernel size, a stride, a padding past 2, few channels, too little
+    work, too large tiles and more than one BLAS thread."""
     from tinygen.autograd import gradgradcheck
     from tinygen.functional import _conv_winograd
     calls = _winograd_forced(monkeypatch)
@@ -572,6 +582,8 @@ def test_winograd_second_derivatives_and_what_it_declines(monkeypatch):
     assert not _conv_winograd.fits((64, 8, 8, 8), 3, 3, 1, 1, 1, 1)              # 8 channels in
     assert not _conv_winograd.fits((64, 32, 8, 8), 3, 3, 1, 1, 1, 1, w[:8])      # 8 channels out
     assert not _conv_winograd.fits((32, 64, 32, 32), 3, 3, 1, 1, 1, 1)           # V: 33.5 MB
+    monkeypatch.setattr(_conv_winograd, "blas_threads", lambda: 2)
+    assert not _conv_winograd.fits((32, 32, 8, 8), 3, 3, 1, 1, 1, 1, w)
 
 
 def test_live_taps_span_each_rows_nonzero_weights():

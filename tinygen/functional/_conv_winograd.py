@@ -44,6 +44,8 @@ tiles are ordered (column, row, image): V[k l] is the (Tw Th N, C) matrix of the
 """
 import numpy as np
 
+from ._numpy_blas import blas_threads
+
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 # Where it pays (measured, 1 thread, Zen 4, forward + both gradients against the im2col and
@@ -54,6 +56,9 @@ G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0
 # 0.89x); V larger than MAX_BYTES (32 images of 32 x 32, 64 channels: 34 MB) runs from
 # memory and only ties (96 -> 95 ms), at four times the input's size kept for the weight
 # gradient.
+# Only with one BLAS thread: with more, im2col's one GEMM runs on all of them and the
+# transforms here on one (ProGAN's training, 528 steps with 2 threads: 26.5 s by im2col,
+# 36.7 by Winograd; with one, 29.4 against 26.3).
 MIN_WORK = 1 << 21
 MIN_CHANNELS = 16
 MAX_BYTES = 16 << 20
@@ -70,15 +75,16 @@ class Tiles:
 
 def fits(x_shape, kh, kw, sh, sw, ph, pw, w=None, itemsize=4):
     """True for a 3x3 kernel at stride 1 with padding at most 2 (so that the input gradient,
-    at padding 2 - p, fits too), an image neither too small nor too large (above), and no
-    zero weight in w."""
+    at padding 2 - p, fits too), an image neither too small nor too large, no zero weight in
+    w, and one BLAS thread (above)."""
     n, c, h, wd = x_shape
     ho, wo = h + 2 * ph - 2, wd + 2 * pw - 2
     tiles = n * -(-ho // 2) * -(-wo // 2)
     o = c if w is None else w.shape[0]
     return ((kh, kw, sh, sw) == (3, 3, 1, 1) and 0 <= ph <= 2 and 0 <= pw <= 2 and ho >= 1 and wo >= 1
             and min(c, o) >= MIN_CHANNELS and n * ho * wo * c * o >= MIN_WORK
-            and 16 * tiles * c * itemsize <= MAX_BYTES and (w is None or np.count_nonzero(w) == w.size))
+            and 16 * tiles * c * itemsize <= MAX_BYTES and (w is None or np.count_nonzero(w) == w.size)
+            and blas_threads() == 1)
 
 
 def input_grad_fits(g_shape, w, sh, sw, ph, pw):
