@@ -556,15 +556,18 @@ def test_winograd_convolutions_equal_the_reference(data):
 
 
 def test_winograd_second_derivatives_and_what_it_declines(monkeypatch):
-    """Through F(2x2, 3x3), forced, conv2d and conv_transpose2d pass gradgradcheck (the gradient
-    penalty's path); the fast path declines a zero weight (a masked kernel: its zeros would cancel
+    """Through F(2x2, 3x3), forced, conv2d and conv_transpose2d pass gradcheck and gradgradcheck
+    (the gradient penalty's path) in float64; the fast path declines a zero weight (a masked kernel: its zeros would cancel
     only to rounding), another kernel size, a stride, a padding past 2, few channels, too little
     work, too large tiles and more than one BLAS thread."""
-    from tinygen.autograd import gradgradcheck
+    from tinygen.autograd import gradcheck, gradgradcheck
     from tinygen.functional import _conv_winograd
     calls = _winograd_forced(monkeypatch)
     rng = np.random.default_rng(5)
     inputs = [Tensor(rng.standard_normal(s), requires_grad=True) for s in ((2, 8, 5, 4), (8, 8, 3, 3))]
+    bias = Tensor(rng.standard_normal(8), requires_grad=True)
+    assert gradcheck(lambda a, k, b: F.conv2d(a, k, b, padding=1), inputs + [bias])
+    assert gradcheck(lambda a, k: F.conv_transpose2d(a, k, padding=(1, 2)), inputs)
     assert gradgradcheck(lambda a, k: F.conv2d(a, k, padding=1), inputs)
     assert gradgradcheck(lambda a, k: F.conv_transpose2d(a, k, padding=(2, 0)), inputs)
     assert "correlate" in calls and "weight_grad" in calls
@@ -582,6 +585,9 @@ def test_winograd_second_derivatives_and_what_it_declines(monkeypatch):
     assert not _conv_winograd.fits((64, 8, 8, 8), 3, 3, 1, 1, 1, 1)              # 8 channels in
     assert not _conv_winograd.fits((64, 32, 8, 8), 3, 3, 1, 1, 1, 1, w[:8])      # 8 channels out
     assert not _conv_winograd.fits((32, 64, 32, 32), 3, 3, 1, 1, 1, 1)           # V: 33.5 MB
+    # the input gradient correlates g (O channels in) with w's transpose (C channels out)
+    assert _conv_winograd.input_grad_fits((32, 32, 8, 8), w, 1, 1, 1, 1)
+    assert not _conv_winograd.input_grad_fits((32, 32, 8, 8), w[:, :8], 1, 1, 1, 1)   # 8 channels out
     monkeypatch.setattr(_conv_winograd, "blas_threads", lambda: 2)
     assert not _conv_winograd.fits((32, 32, 8, 8), 3, 3, 1, 1, 1, 1, w)
 

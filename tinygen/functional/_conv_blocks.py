@@ -94,16 +94,22 @@ class PatchBlocks:
         block_matrix[...] = windows
         return block_matrix.reshape(-1, self.shape[1])
 
+    def _filled(self):
+        """(start, end, P_b) for each block in order, P_b copied into the one buffer (so each is
+        used before the next is made)."""
+        blocks = self.blocks()
+        buffer = self._buffer(blocks)
+        for b in blocks:
+            start, end = self._span(b)
+            yield start, end, self._fill(b, buffer)
+
     def __matmul__(self, v):
         """P @ v for v (K, O): (M, O), row-major."""
         if v.ndim != 2 or v.shape[0] != self.shape[1]:
             raise ValueError(f"patch matrix {self.shape} @ {v.shape}: the inner sizes differ")
         y = np.empty((self.shape[0], v.shape[1]), dtype=self.dtype)
-        blocks = self.blocks()
-        buffer = self._buffer(blocks)
-        for b in blocks:
-            start, end = self._span(b)
-            np.matmul(self._fill(b, buffer), v, out=y[start:end])
+        for start, end, block in self._filled():
+            np.matmul(block, v, out=y[start:end])
         return y
 
     def __rmatmul__(self, a):
@@ -111,12 +117,9 @@ class PatchBlocks:
         if a.ndim != 2 or a.shape[1] != self.shape[0]:
             raise ValueError(f"{a.shape} @ patch matrix {self.shape}: the inner sizes differ")
         out = np.empty((a.shape[0], self.shape[1]), dtype=self.dtype)
-        blocks = self.blocks()
-        buffer = self._buffer(blocks)
-        for k, b in enumerate(blocks):
-            start, end = self._span(b)
-            if k == 0:
-                np.matmul(a[:, start:end], self._fill(b, buffer), out=out)
+        for start, end, block in self._filled():
+            if start == 0:
+                np.matmul(a[:, start:end], block, out=out)
             else:
-                add_product(out, a[:, start:end], self._fill(b, buffer))
+                add_product(out, a[:, start:end], block)
         return out

@@ -88,8 +88,10 @@ def fits(x_shape, kh, kw, sh, sw, ph, pw, w=None, itemsize=4):
 
 
 def input_grad_fits(g_shape, w, sh, sw, ph, pw):
-    """True when ``input_grad`` applies to conv2d's input gradient (g: the output's gradient)."""
-    return ph <= 2 and pw <= 2 and fits(g_shape, *w.shape[2:], sh, sw, 2 - ph, 2 - pw, w, w.itemsize)
+    """True when ``input_grad`` applies to conv2d's input gradient (g: the output's gradient):
+    its correlation of g with w's transpose (O in, C out) ``fits``."""
+    return ph <= 2 and pw <= 2 and fits(g_shape, *w.shape[2:], sh, sw, 2 - ph, 2 - pw,
+                                        w.transpose(1, 0, 2, 3), w.itemsize)
 
 
 # --- the transforms, one axis at a time ------------------------------------------
