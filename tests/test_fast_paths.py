@@ -333,7 +333,7 @@ def test_a_product_added_in_place_is_out_plus_the_product(data, dtype):
 
 def test_the_in_place_product_uses_numpys_own_blas_where_its_wheel_ships_one():
     """NumPy's OpenBLAS (not a second copy, whose threads would wait on NumPy's) where the
-    wheel ships it; elsewhere the plain sum; its thread count read from the same library."""
+    wheel ships it; elsewhere the plain sum."""
     import glob
     from tinygen.functional import _numpy_blas
     shipped = glob.glob(os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs",
@@ -343,14 +343,6 @@ def test_the_in_place_product_uses_numpys_own_blas_where_its_wheel_ships_one():
     if shipped:
         assert _numpy_blas._NumpyBlas._library() in shipped
     assert _numpy_blas._BLAS.gemm(np.dtype(np.float16)) is None
-    # its thread count (Winograd's convolutions run only with one), as the environment set it
-    threads = _numpy_blas.blas_threads()
-    assert (threads is not None) == bool(shipped)
-    script = "from tinygen.functional._numpy_blas import blas_threads; print(blas_threads())"
-    if shipped:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-        assert out.stdout.strip() == "1"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
@@ -507,13 +499,13 @@ def test_a_large_dense_kernel_goes_by_patch_blocks_and_a_masked_one_by_frames(mo
     assert _conv_frames.input_grad_fits(g_shape, masked, 1, 1, 1, 1)
 
 
-def _winograd_forced(monkeypatch):
-    """Every 3x3 stride-1 convolution by ``_conv_winograd``, whatever its size and the BLAS
-    threads; a spy on its products' calls."""
+def _winograd_forced(monkeypatch, transform="F4"):
+    """Every 3x3 stride-1 convolution by ``_conv_winograd`` with ``transform`` (F2 or F4), whatever
+    its size; a spy on its products' calls."""
     from tinygen.functional import _conv_winograd
+    monkeypatch.setattr(_conv_winograd, "CHOICES", ((getattr(_conv_winograd, transform), 0),))
     monkeypatch.setattr(_conv_winograd, "MIN_WORK", 0)
     monkeypatch.setattr(_conv_winograd, "MIN_CHANNELS", 0)
-    monkeypatch.setattr(_conv_winograd, "blas_threads", lambda: 1)
     calls = []
     for name in ("correlate", "weight_grad"):
         monkeypatch.setattr(_conv_winograd, name, lambda *a, _f=getattr(_conv_winograd, name), _n=name:
@@ -524,13 +516,14 @@ def _winograd_forced(monkeypatch):
 @settings(max_examples=25, deadline=None)
 @given(st.data())
 def test_winograd_convolutions_equal_the_reference(data):
-    """F(2x2, 3x3) (``_conv_winograd``, forced): conv2d, conv_transpose2d and every gradient equal
-    the reference im2col paths, over drawn rectangular images (odd sizes: a row or column of
-    tiles cut off), channels, batch and paddings 0 to 2, in float64 to 1e-12 and in float32
-    to rounding (its transforms' coefficients are exact in binary)."""
+    """F(4x4, 3x3) and F(2x2, 3x3) (``_conv_winograd``, forced): conv2d, conv_transpose2d and
+    every gradient equal the reference im2col paths, over drawn rectangular images (odd sizes:
+    a row or column of tiles cut off), channels, batch and paddings 0 to 2, in float64 to 1e-12
+    and in float32 to 2e-5 (F(4x4)'s rounding, about 2e-6 of the largest value)."""
     monkeypatch = pytest.MonkeyPatch()
     try:
-        calls = _winograd_forced(monkeypatch)
+        transform = data.draw(st.sampled_from(["F4", "F2"]))
+        calls = _winograd_forced(monkeypatch, transform)
         # channels from CHANNELS_LAST_MIN on: the layout the fast paths run in
         n, c, o = data.draw(st.integers(1, 3)), data.draw(st.integers(8, 11)), data.draw(st.integers(8, 11))
         h, w = data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9))
@@ -555,14 +548,12 @@ def test_winograd_convolutions_equal_the_reference(data):
         monkeypatch.undo()
 
 
-def test_winograd_second_derivatives_and_what_it_declines(monkeypatch):
-    """Through F(2x2, 3x3), forced, conv2d and conv_transpose2d pass gradcheck and gradgradcheck
-    (the gradient penalty's path) in float64; the fast path declines a zero weight (a masked kernel: its zeros would cancel
-    only to rounding), another kernel size, a stride, a padding past 2, few channels, too little
-    work, too large tiles and more than one BLAS thread."""
+@pytest.mark.parametrize("transform", ["F4", "F2"])
+def test_winograd_second_derivatives(monkeypatch, transform):
+    """Through F(4x4, 3x3) and F(2x2, 3x3), forced, conv2d and conv_transpose2d pass gradcheck
+    and gradgradcheck (the gradient penalty's path) in float64."""
     from tinygen.autograd import gradcheck, gradgradcheck
-    from tinygen.functional import _conv_winograd
-    calls = _winograd_forced(monkeypatch)
+    calls = _winograd_forced(monkeypatch, transform)
     rng = np.random.default_rng(5)
     inputs = [Tensor(rng.standard_normal(s), requires_grad=True) for s in ((2, 8, 5, 4), (8, 8, 3, 3))]
     bias = Tensor(rng.standard_normal(8), requires_grad=True)
@@ -571,25 +562,61 @@ def test_winograd_second_derivatives_and_what_it_declines(monkeypatch):
     assert gradgradcheck(lambda a, k: F.conv2d(a, k, padding=1), inputs)
     assert gradgradcheck(lambda a, k: F.conv_transpose2d(a, k, padding=(2, 0)), inputs)
     assert "correlate" in calls and "weight_grad" in calls
-    monkeypatch.setattr(_conv_winograd, "MIN_WORK", 1 << 21)
-    monkeypatch.setattr(_conv_winograd, "MIN_CHANNELS", 16)
+
+
+def test_winograd_picks_its_transform_and_what_it_declines(monkeypatch):
+    """F(4x4, 3x3) from 64 of its tiles on, F(2x2, 3x3) from 128 of its own, im2col below; the
+    fast path declines a zero
+    weight (a masked kernel: its zeros would cancel only to rounding), another kernel size, a
+    stride, a padding past 2, few channels, too little work and too large tiles."""
+    from tinygen.functional import _conv_winograd
+    f2, f4 = _conv_winograd.F2, _conv_winograd.F4
+    for name, value in (("MIN_WORK", 1 << 19), ("MIN_CHANNELS", 16), ("CHOICES", ((f4, 64), (f2, 128))),
+                        ("MAX_BYTES", 16 << 20)):
+        monkeypatch.setattr(_conv_winograd, name, value)
+    assert _conv_winograd.transform_for(16, 8, 8) is f4              # 16 x 2 x 2 tiles
+    assert _conv_winograd.transform_for(15, 8, 8) is f2              # 15 x 4 x 4 of F(2x2)'s
+    assert _conv_winograd.transform_for(4, 13, 16) is f4             # 4 x 4 x 4, one row cut off
+    assert _conv_winograd.transform_for(5, 13, 11) is f2             # 5 x 4 x 3; 5 x 7 x 6 of F(2x2)'s
+    assert _conv_winograd.transform_for(16, 4, 4) is None            # 16 x 1 x 1; 16 x 2 x 2
+    assert not _conv_winograd.fits((16, 64, 4, 4), 3, 3, 1, 1, 1, 1)    # 1 M of work, 64 tiles
+    rng = np.random.default_rng(5)
     w = rng.standard_normal((32, 32, 3, 3))
-    assert _conv_winograd.fits((32, 32, 8, 8), 3, 3, 1, 1, 1, 1, w)           # 2048 pixels x 32 x 32
+    assert _conv_winograd.fits((8, 32, 8, 8), 3, 3, 1, 1, 1, 1, w)             # 512 pixels x 32 x 32
     masked = w.copy()
     masked[:, :, 2] = 0
     assert not _conv_winograd.fits((32, 32, 8, 8), 3, 3, 1, 1, 1, 1, masked)
     assert not _conv_winograd.fits((32, 32, 8, 8), 5, 5, 1, 1, 2, 2)
     assert not _conv_winograd.fits((32, 32, 8, 8), 3, 3, 2, 2, 1, 1)
     assert not _conv_winograd.fits((32, 32, 8, 8), 3, 3, 1, 1, 3, 3)
-    assert not _conv_winograd.fits((16, 32, 8, 8), 3, 3, 1, 1, 1, 1, w)        # 1024 pixels x 32 x 32
+    assert not _conv_winograd.fits((8, 16, 8, 8), 3, 3, 1, 1, 1, 1, w[:16, :16])   # 512 pixels x 16 x 16
     assert not _conv_winograd.fits((64, 8, 8, 8), 3, 3, 1, 1, 1, 1)              # 8 channels in
     assert not _conv_winograd.fits((64, 32, 8, 8), 3, 3, 1, 1, 1, 1, w[:8])      # 8 channels out
-    assert not _conv_winograd.fits((32, 64, 32, 32), 3, 3, 1, 1, 1, 1)           # V: 33.5 MB
+    assert not _conv_winograd.fits((32, 64, 32, 32), 3, 3, 1, 1, 1, 1)           # V by F(4x4): 18.9 MB
+    assert _conv_winograd.fits((16, 64, 32, 32), 3, 3, 1, 1, 1, 1)               # 9.4 MB
     # the input gradient correlates g (O channels in) with w's transpose (C channels out)
     assert _conv_winograd.input_grad_fits((32, 32, 8, 8), w, 1, 1, 1, 1)
     assert not _conv_winograd.input_grad_fits((32, 32, 8, 8), w[:, :8], 1, 1, 1, 1)   # 8 channels out
-    monkeypatch.setattr(_conv_winograd, "blas_threads", lambda: 2)
-    assert not _conv_winograd.fits((32, 32, 8, 8), 3, 3, 1, 1, 1, 1, w)
+
+
+@pytest.mark.parametrize("points", [(0, 1, -1), (0, 1, -1, 0.5, -2), (0, 1, -1, 2, -2), (0, 2, -3, 0.25, 5, -0.5, 1)])
+def test_toom_cook_matrices_compute_the_correlation(points):
+    """For every set of points, ``toom_cook``'s F(m, 3) maps each run d of a = m + 2 numbers and
+    each 3-tap kernel g to the m correlations sum_i g[i] d[e + i] (float64, 1e-12); F(2, 3) is Lavin
+    and Gray's matrices up to signs that cancel; repeated points are refused by name."""
+    from tinygen.functional._conv_winograd import F2, toom_cook
+    m = len(points) - 1
+    f = toom_cook(points, m)
+    assert (f.bt.shape, f.g.shape, f.at.shape) == ((m + 2, m + 2), (m + 2, 3), (m, m + 2))
+    rng = np.random.default_rng(len(points))
+    d, g = rng.standard_normal((m + 2, 50)), rng.standard_normal((3, 50))
+    direct = np.stack([(g * d[e:e + 3]).sum(axis=0) for e in range(m)])
+    np.testing.assert_allclose(f.at @ ((f.g @ g) * (f.bt @ d)), direct, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(np.abs(F2.bt), np.abs([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]))
+    np.testing.assert_array_equal(np.abs(F2.g), [[1, 0, 0], [.5, .5, .5], [.5, .5, .5], [0, 0, 1]])
+    np.testing.assert_array_equal(np.abs(F2.at), np.abs([[1, 1, 1, 0], [0, 1, -1, -1]]))
+    with pytest.raises(ValueError, match=r"F\(2, 3\) takes 3 distinct points, got \(0, 1, 1\)"):
+        toom_cook((0, 1, 1), 2)
 
 
 def test_live_taps_span_each_rows_nonzero_weights():

@@ -39,18 +39,20 @@ it replaces:
                           large channels-last patch matrices made by cache-sized blocks
                           of rows as each product reads them, never whole
                           (``functional/_conv_blocks.py``), and dense 3x3 convolutions at
-                          stride 1 by Winograd's F(2x2, 3x3), 16 GEMMs over transformed
-                          tiles (``functional/_conv_winograd.py``); off, every
+                          stride 1 by Winograd's F(4x4, 3x3) or F(2x2, 3x3), 36 or 16
+                          GEMMs over transformed tiles (``functional/_conv_winograd.py``,
+                          to rounding: about 2e-6 of the largest output in float32); off, every
                           convolution takes the channels-first im2col / col2im of the
                           equations in ``functional/conv.py``
     Adam in place         the moments and the step updated in place through scratch
                           arrays, instead of the formulas of ``optim/adam.py`` as written
 
 Off, each op runs its reference: the same arithmetic where only the route differs
-(bit-identical: the outer products, the array backwards of relu, leaky_relu and
-the arithmetic), and
+(bit-identical: the outer products, the array backwards of relu and leaky_relu),
 otherwise the same formula summed or rounded in another order (equal to about 1e-6
-relative in float32; ``tests/test_fast_paths.py`` checks every one).
+relative in float32), and for Winograd's convolutions the same sums by other
+arithmetic (about 2e-6 of the largest output in float32, 1e-14 in float64);
+``tests/test_fast_paths.py`` checks every one.
 
 Switch them all off with ``TINYGEN_FAST_PATHS=0`` in the environment, with
 ``set_enabled(False)``, or for a block with ``with reference_paths(): ...``.

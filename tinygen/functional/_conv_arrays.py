@@ -19,8 +19,9 @@ multiplies shifted slices of the zero-framed image (an implicit GEMM), and keeps
 frame (about the input's size) for the weight gradient instead of the patches.
 
 3x3 convolutions at stride 1 in the channels-last layout, dense and of a middling size,
-go by Winograd's F(2x2, 3x3) instead (``_conv_winograd.py``): 2.25x fewer multiplications
-in 16 GEMMs over transformed 4x4 tiles, the tiles kept for the weight gradient.
+go by Winograd's F(4x4, 3x3) instead (``_conv_winograd.py``; F(2x2, 3x3) on small images):
+4x fewer multiplications in 36 GEMMs over transformed 6x6 tiles, the tiles kept for the
+weight gradient.
 
 In the channels-last layout the input gradient (and so conv_transpose2d) skips col2im
 when the stride divides the kernel (DCGAN's 4 / 2, every stride 1): the output's

@@ -1,29 +1,40 @@
-"""3x3 convolutions at stride 1 by Winograd's minimal filtering F(2x2, 3x3) (NumPy).
+"""3x3 convolutions at stride 1 by Winograd's minimal filtering F(4x4, 3x3) and F(2x2, 3x3) (NumPy).
 
 A fast path of ``_conv_arrays.py`` (``tinygen.fast_paths``); Lavin and Gray, "Fast
-Algorithms for Convolutional Neural Networks" (2016). In one dimension, two outputs of
-a 3-tap correlation y[e] = sum_i g[i] d[e + i] (e = 0, 1) take four products of four
-inputs instead of six:
+Algorithms for Convolutional Neural Networks" (2016). In one dimension, m outputs of a
+3-tap correlation y[e] = sum_i g[i] d[e + i] (e < m) take a = m + 2 products of the
+a inputs d instead of 3 m:
 
-    y = A^T [(G g) * (B^T d)],   B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
-                                 G   = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]
-                                 A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
+    y = A^T [(G g) * (B^T d)],      B^T (a, a),  G (a, 3),  A^T (m, a)
 
-Nested over rows and columns, a 2 x 2 tile of outputs comes from a 4 x 4 tile of the
-zero-padded input xp (tiles 2 apart, overlapping by 2): for input channel c, output o,
+the matrices of polynomial interpolation at a - 1 points and infinity (Toom-Cook,
+``toom_cook``). F(2, 3), from the points 0, 1, -1, is the smallest, with coefficients
+0, +-1, +-1/2 (signs as Lavin and Gray write them):
+
+    B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+    G   = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]
+    A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
+
+F(4, 3) (``F4``) is made from the points 0, 1, -1, 1/2, -2. Nested over rows and columns,
+an m x m tile of outputs comes from an a x a tile of the zero-padded input xp (tiles m
+apart, overlapping by 2): for input channel c and output o,
 
     Y_tile[o] = A^T [ sum_c U[:, :, c, o] * V_tile[:, :, c] ] A,
-    U[:, :, c, o] = G w[o, c] G^T,    V_tile[:, :, c] = B^T d_tile[:, :, c] B      (4 x 4 each)
+    U[:, :, c, o] = G w[o, c] G^T,    V_tile[:, :, c] = B^T d_tile[:, :, c] B      (a x a each)
 
-The sum over c at each of the 16 positions (k, l) is one GEMM over every tile of every
+The sum over c at each of the a^2 positions (k, l) is one GEMM over every tile of every
 image at once,
 
     M[k l] = V[k l] @ U[k l],     V[k l]: (Tw Th N, C),  U[k l]: (C, O),
 
-16 N Th Tw C O multiply-adds where im2col's GEMM takes 36 N Th Tw C O (2.25x fewer).
-The transforms are sums of shifted slices with coefficients 0, +-1, +-1/2, exact in
-binary: the result differs from the direct sum by rounding only (a few 1e-7 relative
-in float32). Odd output sizes get one more row or column of tiles, cut off.
+a^2 / m^2 multiply-adds per output pixel, channel pair, where im2col takes 9: F(2, 3)
+4 (2.25x fewer), F(4, 3) 2.25 (4x fewer), and its tiles V are 2.25 times the input where
+F(2, 3)'s are 4 times. The price is rounding: F(4, 3)'s coefficients (up to 8, and 1/3
+and 1/15, not exact in binary) make larger sums that cancel, so in float32 its output
+differs from the direct sum by about 2e-6 of the largest value, where F(2, 3)'s, exact
+in binary, differ by 3e-7 (in float64 by about 1e-14 and 1e-15). F(4, 3) runs where there
+are enough tiles for its GEMMs (``transform_for``), F(2, 3) on small images. Odd output
+sizes get one more row or column of tiles, cut off.
 
 Gradients. The input gradient is the correlation of g with the flipped kernel at
 padding 2 - p (``_conv_frames``'s note): the same three steps. The weight gradient
@@ -35,56 +46,137 @@ to g (per tile, A gY_tile A^T),
 Masked kernels (PixelCNN's) are not taken: their zero weights would cancel only to
 rounding here, and a causal model's output must not depend on a later pixel at all.
 
-Layout. The tiles are transformed in an (Wp, Hp, N, C) copy of the padded input:
-every slice along a row or a column of tiles is then one block of whole (N, C) planes,
-where channels-last images would give runs of only C numbers, which NumPy's loops take
-several times more slowly (the transform of 64 images of 8 x 8, 32 channels: 0.27 ms
-against 0.35 with banded GEMMs along the columns, 0.48 with strided slices). So the
-tiles are ordered (column, row, image): V[k l] is the (Tw Th N, C) matrix of them.
+Layout. The tiles are transformed in a (Wp, Hp, N, C) copy of the padded input, one
+axis at a time, each as one batched GEMM of the (a, a) matrix B^T with the a overlapping
+slices of a tile row or column (a strided view, no copy): along the columns every slice
+is whole (Hp, N, C) blocks, along the rows whole (N, C) planes, so the GEMMs stream long
+contiguous runs (channels-last images would give runs of only C numbers). The tiles are
+ordered (column, row, image): V[k l] is the (Tw Th N, C) matrix of them. The output
+transform is the same pair of GEMMs with A^T, the weight gradient's with A.
 """
+from fractions import Fraction
+
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
-from ._numpy_blas import blas_threads
 
-G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
-# Where it pays (measured, 1 thread, Zen 4, forward + both gradients against the im2col and
-# frame paths): 64 images of 8 x 8, 32 channels, 3.44 -> 2.55 ms (PyTorch's oneDNN 2.26);
-# 64 channels 11.7 -> 8.1 (PyTorch 7.9); at 16 x 16 24.0 -> 19.3. Below MIN_WORK output
-# pixels x C x O the transforms' NumPy calls cost more than they save (8 images of 8 x 8
-# at 32 channels, 0.52 M: 1.17x slower; 16 images, 1 M: 0.94x; 8 images at 64 channels, 2 M:
-# 0.89x); V larger than MAX_BYTES (32 images of 32 x 32, 64 channels: 34 MB) runs from
-# memory and only ties (96 -> 95 ms), at four times the input's size kept for the weight
-# gradient.
-# Only with one BLAS thread: with more, im2col's one GEMM runs on all of them and the
-# transforms here on one (ProGAN's training, 528 steps with 2 threads: 26.5 s by im2col,
-# 36.7 by Winograd; with one, 29.4 against 26.3).
-MIN_WORK = 1 << 21
+class Transform:
+    """F(m, 3): the matrices B^T (a, a), G (a, 3), A^T (m, a) of the note above, a = m + 2."""
+
+    def __init__(self, bt, g, at):
+        self.bt, self.g, self.at = (np.array(t, dtype=np.float64) for t in (bt, g, at))
+        self.m, self.a = self.at.shape
+        self.gg = np.kron(self.g, self.g)         # (a^2, 9): U[k l] = sum_{i j} gg[k l, i j] w[i, j]
+
+
+def _times(p, q):
+    """The product of two polynomials, coefficients from the constant term up."""
+    out = [Fraction(0)] * (len(p) + len(q) - 1)
+    for i, u in enumerate(p):
+        for j, v in enumerate(q):
+            out[i + j] += u * v
+    return out
+
+
+def toom_cook(points, m, r=3):
+    """F(m, r) from the a - 1 = m + r - 2 distinct points p_j and infinity (Toom-Cook), in exact
+    fractions: with M(x) = prod_j (x - p_j) and f_j = prod_{l != j} (p_j - p_l),
+
+        B^T[j] = the coefficients of M(x) / (x - p_j),   G[j, k] = p_j^k / f_j,   A^T[i, j] = p_j^i
+
+    and for the point at infinity B^T[a - 1] = M's coefficients, G[a - 1] = (0, .., 0, 1),
+    A^T[:, a - 1] = (0, .., 0, 1). Points 0, 1, -1 give the F(2, 3) above (up to signs that cancel)."""
+    p = [Fraction(q) for q in points]
+    a = m + r - 1
+    if len(p) != a - 1 or len(set(p)) != len(p):
+        raise ValueError(f"F({m}, {r}) takes {a - 1} distinct points, got {points}")
+    bt, g, at = [], [], [[Fraction(0)] * a for _ in range(m)]
+    for j, q in enumerate(p):
+        others = [u for u in p if u != q]
+        quotient, f = [Fraction(1)], Fraction(1)
+        for u in others:
+            quotient, f = _times(quotient, [-u, Fraction(1)]), f * (q - u)
+        bt.append(quotient + [Fraction(0)])
+        g.append([q ** k / f for k in range(r)])
+        for i in range(m):
+            at[i][j] = q ** i
+    whole = [Fraction(1)]
+    for u in p:
+        whole = _times(whole, [-u, Fraction(1)])
+    bt.append(whole)
+    g.append([Fraction(0)] * (r - 1) + [Fraction(1)])
+    at[m - 1][a - 1] = Fraction(1)
+    return Transform(*([[float(v) for v in row] for row in t] for t in (bt, g, at)))
+
+
+# Of the points tried for F(4, 3), these round least (Barabasz et al., "Error analysis and improving
+# the accuracy of Winograd convolution", 2020; measured here, float32, 64 images of 8 x 8, 32
+# channels, the largest error over the largest output: 0, +-1, +-2 (Lavin and Gray's) 5.0e-6;
+# 0, +-1, +-1/2 4.4e-6; 0, +-1, 1/2, -2 1.7e-6; F(2, 3) 2.2e-7)
+F2 = toom_cook((0, 1, -1), 2)
+F4 = toom_cook((0, 1, -1, Fraction(1, 2), -2), 4)
+
+# Where it pays (measured, 1 thread, Zen 4, forward + both gradients of one layer, float32,
+# against the im2col and frame paths):
+#   64 images of 8 x 8, 32 channels:   im2col 4.0 ms, F(2, 3) 3.1, F(4, 3) 2.1 (PyTorch's oneDNN 2.3)
+#   32 images of 16 x 16, 64 channels: 25.7, 19.5, 13.5
+#   16 images of 8 x 8, 64 channels:   2.6, 1.9, 1.7
+# Each of the a^2 GEMMs has one row per tile, and with few rows they run slowly: F(4, 3) from
+# 64 tiles on (8 images of 8 x 8, 32 tiles: 64 channels 1.16 ms by F(2, 3) against 1.36, 128
+# channels 4.6 against 5.4), F(2, 3) from 128 (16 images of 4 x 4, 64 channels, 64 tiles: im2col
+# 0.70 ms, F(2, 3) 0.81), im2col below (``CHOICES``). In ProGAN's step, F(4, 3) everywhere
+# against F(2, 3) everywhere: 0.83. Below MIN_WORK output pixels x C x O the transforms' calls
+# cost more than they save (8 images of 8 x 8 at 32 channels, 0.52 M: 0.40 ms either way; CycleGAN's
+# step, whose 3x3 layers are 0.52 M each, 0.97 of its time with 2^21). V larger than MAX_BYTES
+# runs from memory and only ties (32 images of 32 x 32, 64 channels, by F(2, 3), 34 MB: 96 -> 95
+# ms), at several times the input's size kept for the weight gradient.
+# With two BLAS threads as well (they share the GEMMs; ProGAN's training, 400 steps through the
+# command line, three rounds: 12.2-19.0 s with Winograd, 18.0-24.1 by im2col; an F(2, 3) with
+# its transforms as NumPy sums, not GEMMs, had been slower there, 36.7 s against 26.5).
+MIN_WORK = 1 << 19
 MIN_CHANNELS = 16
 MAX_BYTES = 16 << 20
+CHOICES = ((F4, 64), (F2, 128))      # (transform, the fewest of its tiles it takes), first choice first
+
+
+def transform_for(n, ho, wo):
+    """The first of ``CHOICES`` with enough tiles of an (N, Ho, Wo) output, or None (above)."""
+    for f, fewest in CHOICES:
+        th, tw = _tile_counts(ho, wo, f.m)
+        if n * th * tw >= fewest:
+            return f
+    return None
+
+
+def _tile_counts(ho, wo, m):
+    return -(-ho // m), -(-wo // m)
 
 
 class Tiles:
-    """V of an input x: ``v`` (16, Tw Th N, C), with the geometry the products need."""
+    """V of an input x: ``v`` (a^2, Tw Th N, C), with the geometry the products need."""
 
-    def __init__(self, v, x_shape, padding, tiles):
-        self.v, self.x_shape, self.padding, self.tiles = v, x_shape, padding, tiles
+    def __init__(self, v, x_shape, padding, tiles, transform):
+        self.v, self.x_shape, self.padding, self.tiles, self.transform = v, x_shape, padding, tiles, transform
         n, _, h, w = x_shape
         self.out = (h + 2 * padding[0] - 2, w + 2 * padding[1] - 2)
 
 
 def fits(x_shape, kh, kw, sh, sw, ph, pw, w=None, itemsize=4):
     """True for a 3x3 kernel at stride 1 with padding at most 2 (so that the input gradient,
-    at padding 2 - p, fits too), an image neither too small nor too large, no zero weight in
-    w, and one BLAS thread (above)."""
+    at padding 2 - p, fits too), enough tiles, channels and work, tiles not too large and no
+    zero weight in w (above)."""
     n, c, h, wd = x_shape
     ho, wo = h + 2 * ph - 2, wd + 2 * pw - 2
-    tiles = n * -(-ho // 2) * -(-wo // 2)
+    if (kh, kw, sh, sw) != (3, 3, 1, 1) or not (0 <= ph <= 2 and 0 <= pw <= 2 and ho >= 1 and wo >= 1):
+        return False
+    f = transform_for(n, ho, wo)
     o = c if w is None else w.shape[0]
-    return ((kh, kw, sh, sw) == (3, 3, 1, 1) and 0 <= ph <= 2 and 0 <= pw <= 2 and ho >= 1 and wo >= 1
-            and min(c, o) >= MIN_CHANNELS and n * ho * wo * c * o >= MIN_WORK
-            and 16 * tiles * c * itemsize <= MAX_BYTES and (w is None or np.count_nonzero(w) == w.size)
-            and blas_threads() == 1)
+    if f is None or min(c, o) < MIN_CHANNELS or n * ho * wo * c * o < MIN_WORK:
+        return False
+    th, tw = _tile_counts(ho, wo, f.m)
+    return (f.a ** 2 * n * th * tw * c * itemsize <= MAX_BYTES
+            and (w is None or np.count_nonzero(w) == w.size))
 
 
 def input_grad_fits(g_shape, w, sh, sw, ph, pw):
@@ -94,74 +186,64 @@ def input_grad_fits(g_shape, w, sh, sw, ph, pw):
                                         w.transpose(1, 0, 2, 3), w.itemsize)
 
 
-# --- the transforms, one axis at a time ------------------------------------------
+# --- the transforms ------------------------------------------------------------------
 
-def _b_transpose(s, out):
-    """out[0 .. 3] = B^T (s[0], s[1], s[2], s[3]): each row of B^T a sum of two."""
-    np.subtract(s[0], s[2], out=out[0])
-    np.add(s[1], s[2], out=out[1])
-    np.subtract(s[2], s[1], out=out[2])
-    np.subtract(s[1], s[3], out=out[3])
+def _runs(a, shape, steps):
+    """A read-only view of the contiguous array a with the given shape, each step counted in a's
+    elements (the overlapping runs of a tile row or column)."""
+    return as_strided(a, shape, tuple(k * a.itemsize for k in steps), writeable=False)
 
 
-def _a_transpose(s, out):
-    """out[0 .. 1] = A^T (s[0], .., s[3])."""
-    np.add(s[0], s[1], out=out[0])
-    out[0] += s[2]
-    np.subtract(s[1], s[2], out=out[1])
-    out[1] -= s[3]
-
-
-def _a_adjoint(s, out):
-    """out[0 .. 3] = A (s[0], s[1]): the adjoint of ``_a_transpose``."""
-    np.copyto(out[0], s[0])
-    np.add(s[0], s[1], out=out[1])
-    np.subtract(s[0], s[1], out=out[2])
-    np.negative(s[1], out=out[3])
-
-
-def tiles(x, ph, pw):
-    """V of x (N, C, H, W), any memory order, padded by (ph, pw): V = B^T d B of every 4x4 tile."""
+def tiles(x, ph, pw, transform=None):
+    """V of x (N, C, H, W), any memory order, padded by (ph, pw): V = B^T d B of every a x a tile,
+    by ``transform`` (F(m, 3); by default the one ``transform_for`` the output picks, else F(2, 3))."""
     n, c, h, wd = x.shape
-    th, tw = -(-(h + 2 * ph - 2) // 2), -(-(wd + 2 * pw - 2) // 2)
-    xp = np.zeros((2 * tw + 2, 2 * th + 2, n, c), dtype=x.dtype)          # (Wp, Hp, N, C)
+    ho, wo = h + 2 * ph - 2, wd + 2 * pw - 2
+    f = transform or transform_for(n, ho, wo) or F2
+    th, tw = _tile_counts(ho, wo, f.m)
+    hp = f.m * th + 2
+    xp = np.zeros((f.m * tw + 2, hp, n, c), dtype=x.dtype)                # (Wp, Hp, N, C)
     xp[pw:pw + wd, ph:ph + h] = x.transpose(3, 2, 0, 1)
-    cols = np.empty((4, tw, xp.shape[1], n, c), dtype=x.dtype)           # B^T over the columns
-    _b_transpose([xp[j:j + 2 * tw:2] for j in range(4)], cols)
-    v = np.empty((4, 4, tw, th, n, c), dtype=x.dtype)                      # ... then the rows: v[k, l]
-    _b_transpose([cols[:, :, i:i + 2 * th:2] for i in range(4)], v)
-    return Tiles(v.reshape(16, tw * th * n, c), x.shape, (ph, pw), (th, tw))
+    bt = f.bt.astype(x.dtype)
+    plane, column = n * c, hp * n * c
+    # B^T over the columns: cols[l, t] from xp's columns m t .. m t + a - 1 (whole (Hp, N, C) blocks)
+    cols = np.empty((f.a, tw, hp, n, c), dtype=x.dtype)
+    np.matmul(bt, _runs(xp, (tw, f.a, column), (f.m * column, column, 1)),
+              out=cols.reshape(f.a, tw, column).transpose(1, 0, 2))
+    # ... then over the rows: v[k, l, t, s] from cols[l, t]'s rows m s .. m s + a - 1 ((N, C) planes)
+    rows = _runs(cols, (f.a, tw, th, f.a, plane), (tw * column, column, f.m * plane, plane, 1))
+    v = np.empty((f.a, f.a, tw, th, n, c), dtype=x.dtype)
+    np.matmul(bt, rows, out=v.reshape(f.a, f.a, tw, th, plane).transpose(1, 2, 3, 0, 4))
+    return Tiles(v.reshape(f.a ** 2, tw * th * n, c), x.shape, (ph, pw), (th, tw), f)
 
 
-def _kernel_transform(w):
-    """U (16, C, O): U[k l, c, o] = (G w[o, c] G^T)[k, l] = sum_{i j} (G x G)[k l, i j] w[o, c, i, j]."""
+def _kernel_transform(w, f):
+    """U (a^2, C, O): U[k l, c, o] = (G w[o, c] G^T)[k, l], in float64 (a small product) then w's dtype."""
     o, c = w.shape[:2]
-    gg = np.kron(G, G).astype(w.dtype)                                    # (16, 9)
-    return (gg @ w.reshape(o * c, 9).T).reshape(16, o, c).transpose(0, 2, 1)
+    u = f.gg @ w.reshape(o * c, 9).T.astype(np.float64)
+    return u.astype(w.dtype).reshape(f.a ** 2, o, c).transpose(0, 2, 1)
 
 
-def _kernel_adjoint(du):
-    """dL/dw (O, C, 3, 3) from dU (16, C, O): G^T dU[:, :, c, o] G, the transpose of the map above."""
+def _kernel_adjoint(du, f):
+    """dL/dw (O, C, 3, 3) from dU (a^2, C, O): G^T dU[:, :, c, o] G, the transpose of the map above."""
     c, o = du.shape[1:]
-    gg = np.kron(G, G).astype(du.dtype)
-    return (du.transpose(0, 2, 1).reshape(16, o * c).T @ gg).reshape(o, c, 3, 3)
+    dw = du.transpose(0, 2, 1).reshape(f.a ** 2, o * c).T.astype(np.float64) @ f.gg
+    return dw.astype(du.dtype).reshape(o, c, 3, 3)
 
 
 # --- the convolution and its gradients --------------------------------------------
 
 def correlate(t, w):
     """conv2d(x, w) from x's tiles t, w (O, C, 3, 3): an (N, O, Ho, Wo) view of channels-last memory."""
-    n = t.x_shape[0]
-    o = w.shape[0]
+    f, n, o = t.transform, t.x_shape[0], w.shape[0]
     (th, tw), (ho, wo) = t.tiles, t.out
-    m = np.matmul(t.v, _kernel_transform(w)).reshape(4, 4, tw, th, n, o)   # the 16 GEMMs
-    z = np.empty((2,) + m.shape[1:], dtype=m.dtype)                        # A^T over the rows
-    _a_transpose(m, z)
-    yf = np.empty((2, 2) + m.shape[2:], dtype=m.dtype)                     # ... the columns: yf[f, e]
-    _a_transpose(z.transpose(1, 0, 2, 3, 4, 5), yf)
-    y = np.empty((n, th, 2, tw, 2, o), dtype=m.dtype)                      # interleaved: one copy
-    y[...] = yf.transpose(4, 3, 1, 2, 0, 5)
-    return y.reshape(n, 2 * th, 2 * tw, o)[:, :ho, :wo].transpose(0, 3, 1, 2)
+    m = np.matmul(t.v, _kernel_transform(w, f))                          # the a^2 GEMMs: M[k l]
+    at = f.at.astype(m.dtype)
+    z = np.matmul(at, m.reshape(f.a, -1))                                 # A^T over k: z[e, l]
+    yf = np.matmul(at, z.reshape(f.m, f.a, -1))                           # ... then l: yf[e, e']
+    y = np.empty((n, th, f.m, tw, f.m, o), dtype=m.dtype)                 # interleaved: one copy
+    y[...] = yf.reshape(f.m, f.m, tw, th, n, o).transpose(4, 3, 0, 2, 1, 5)
+    return y.reshape(n, f.m * th, f.m * tw, o)[:, :ho, :wo].transpose(0, 3, 1, 2)
 
 
 def input_grad(g, w, padding):
@@ -172,15 +254,15 @@ def input_grad(g, w, padding):
 
 def weight_grad(t, g):
     """dL/dw (O, C, 3, 3) from x's tiles t and g (N, O, Ho, Wo)."""
+    f = t.transform
     n, o, ho, wo = g.shape
     th, tw = t.tiles
-    padded = np.zeros((n, 2 * th, 2 * tw, o), dtype=g.dtype)             # zeros past the output
+    padded = np.zeros((n, f.m * th, f.m * tw, o), dtype=g.dtype)         # zeros past the output
     padded[:, :ho, :wo] = g.transpose(0, 2, 3, 1)
-    gy = np.empty((2, 2, tw, th, n, o), dtype=g.dtype)                    # gY[e, f], the tiles' order
-    gy[...] = padded.reshape(n, th, 2, tw, 2, o).transpose(2, 4, 3, 1, 0, 5)
-    z = np.empty((4, 2, tw, th, n, o), dtype=g.dtype)                     # A over the rows: z[k, f]
-    _a_adjoint(gy, z)
-    dm = np.empty((4, 4, tw, th, n, o), dtype=g.dtype)                    # ... then the columns
-    _a_adjoint(z.transpose(1, 0, 2, 3, 4, 5), dm.transpose(1, 0, 2, 3, 4, 5))
-    du = np.matmul(t.v.transpose(0, 2, 1), dm.reshape(16, tw * th * n, o))   # (16, C, O)
-    return _kernel_adjoint(du)
+    gy = np.empty((f.m, f.m, tw, th, n, o), dtype=g.dtype)               # gY[e, e'], the tiles' order
+    gy[...] = padded.reshape(n, th, f.m, tw, f.m, o).transpose(2, 4, 3, 1, 0, 5)
+    a = f.at.T.astype(g.dtype)
+    z = np.matmul(a, gy.reshape(f.m, f.m, -1))                            # A over e': z[e, l]
+    dm = np.matmul(a, z.reshape(f.m, -1))                                 # ... then e: dM[k, l]
+    du = np.matmul(t.v.transpose(0, 2, 1), dm.reshape(f.a ** 2, tw * th * n, o))   # (a^2, C, O)
+    return _kernel_adjoint(du, f)

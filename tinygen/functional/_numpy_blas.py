@@ -53,11 +53,6 @@ class _NumpyBlas:
     def omatcopy(self, dtype):
         return self._functions().get(("omatcopy", dtype))
 
-    def threads(self):
-        """The threads OpenBLAS runs now (threadpoolctl and the environment set it); None if unknown."""
-        get = self._functions().get("threads")
-        return None if get is None else int(get())
-
     def _functions(self):
         if self.found is None:
             self.found = self._load()
@@ -96,19 +91,10 @@ class _NumpyBlas:
                 if fn is not None:
                     fn.argtypes, fn.restype = argtypes, None
                     functions[(kind, np.dtype(dtype))] = fn
-        threads = getattr(lib, "scipy_openblas_get_num_threads64_", None)
-        if threads is not None:
-            threads.argtypes, threads.restype = [], ctypes.c_int
-            functions["threads"] = threads
         return functions
 
 
 _BLAS = _NumpyBlas()
-
-
-def blas_threads():
-    """The number of threads NumPy's OpenBLAS runs now; None where that library is not found."""
-    return _BLAS.threads()
 
 
 def _operand(m):
