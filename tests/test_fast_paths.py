@@ -572,7 +572,7 @@ def test_winograd_picks_its_transform_and_what_it_declines(monkeypatch):
     from tinygen.functional import _conv_winograd
     f2, f4 = _conv_winograd.F2, _conv_winograd.F4
     for name, value in (("MIN_WORK", 1 << 19), ("MIN_CHANNELS", 16), ("CHOICES", ((f4, 64), (f2, 128))),
-                        ("MAX_BYTES", 16 << 20)):
+                        ("MAX_BYTES", 64 << 20)):
         monkeypatch.setattr(_conv_winograd, name, value)
     assert _conv_winograd.transform_for(16, 8, 8) is f4              # 16 x 2 x 2 tiles
     assert _conv_winograd.transform_for(15, 8, 8) is f2              # 15 x 4 x 4 of F(2x2)'s
@@ -592,8 +592,8 @@ def test_winograd_picks_its_transform_and_what_it_declines(monkeypatch):
     assert not _conv_winograd.fits((8, 16, 8, 8), 3, 3, 1, 1, 1, 1, w[:16, :16])   # 512 pixels x 16 x 16
     assert not _conv_winograd.fits((64, 8, 8, 8), 3, 3, 1, 1, 1, 1)              # 8 channels in
     assert not _conv_winograd.fits((64, 32, 8, 8), 3, 3, 1, 1, 1, 1, w[:8])      # 8 channels out
-    assert not _conv_winograd.fits((32, 64, 32, 32), 3, 3, 1, 1, 1, 1)           # V by F(4x4): 18.9 MB
-    assert _conv_winograd.fits((16, 64, 32, 32), 3, 3, 1, 1, 1, 1)               # 9.4 MB
+    assert not _conv_winograd.fits((64, 128, 32, 32), 3, 3, 1, 1, 1, 1)          # V by F(4x4): 75.5 MB
+    assert _conv_winograd.fits((32, 128, 32, 32), 3, 3, 1, 1, 1, 1)              # 37.7 MB
     # the input gradient correlates g (O channels in) with w's transpose (C channels out)
     assert _conv_winograd.input_grad_fits((32, 32, 8, 8), w, 1, 1, 1, 1)
     assert not _conv_winograd.input_grad_fits((32, 32, 8, 8), w[:, :8], 1, 1, 1, 1)   # 8 channels out

@@ -115,6 +115,13 @@ def _window_last(x, rows, cols):
     return out
 
 
+def _as_channels_last(x):
+    """x (N, C, H, W) as a view of channels-last memory: x itself when it is one, else one copy
+    (Winograd's transforms gather a channels-first image several times more slowly)."""
+    n, c, h, w = x.shape
+    return _window_last(x, (0, h), (0, w)).transpose(0, 3, 1, 2)
+
+
 def _patches_last(xp, kh, kw, sh, sw):
     """The (N Ho Wo, kh kw C) matrix of the kh x kw patches of xp (N, Hp, Wp, C), K ordered (i, j, c)."""
     n, hp, wp, c = xp.shape
@@ -250,7 +257,7 @@ def _patches(x, kh, kw, sh, sw, ph, pw, last, w=None):
     if _pointwise(x, kh, kw, sh, sw, ph, pw):
         return _rows(x, last)                 # K = C in either layout: no im2col, often no copy
     if last and _conv_winograd.fits(x.shape, kh, kw, sh, sw, ph, pw, w, x.itemsize):
-        return _conv_winograd.tiles(x, ph, pw)         # 3x3 at stride 1: the tiles' transform
+        return _conv_winograd.tiles(_as_channels_last(x), ph, pw)   # 3x3 at stride 1: the tiles' transform
     if last and _conv_frames.fits(x.shape, kh, kw, sh, sw, ph, pw, w, x.itemsize):
         return _conv_frames.frame(x, kh, kw, ph, pw)   # stride 1: no patches, the framed image
     if last:
@@ -292,7 +299,7 @@ def _conv_input_grad(g, w, x_shape, stride, padding):
         return _image(_product(_rows(g, _channels_last(g, c)), w.reshape(o, c)), x_shape)
     if _channels_last(g, c):
         if _conv_winograd.input_grad_fits(g.shape, w, sh, sw, ph, pw):
-            return _conv_winograd.input_grad(g, w, padding)
+            return _conv_winograd.input_grad(_as_channels_last(g), w, padding)
         if _conv_frames.input_grad_fits(g.shape, w, sh, sw, ph, pw):
             return _conv_frames.input_grad(g, w, x_shape, padding)
         if kh % sh == 0 and kw % sw == 0:
@@ -352,7 +359,7 @@ def _conv_weight_grad(x, g, kernel_size, stride, padding, cols=None):
     if cols is None:
         cols = _patches(x, kh, kw, sh, sw, ph, pw, last)
     if isinstance(cols, _conv_winograd.Tiles):
-        return _conv_winograd.weight_grad(cols, g)
+        return _conv_winograd.weight_grad(cols, _as_channels_last(g))
     if _framed(cols):
         return _conv_frames.weight_grad(cols, g)
     gw = _rows(g, last).T @ cols                                        # (O, K)

@@ -128,15 +128,16 @@ F4 = toom_cook((0, 1, -1, Fraction(1, 2), -2), 4)
 # 0.70 ms, F(2, 3) 0.81), im2col below (``CHOICES``). In ProGAN's step, F(4, 3) everywhere
 # against F(2, 3) everywhere: 0.83. Below MIN_WORK output pixels x C x O the transforms' calls
 # cost more than they save (8 images of 8 x 8 at 32 channels, 0.52 M: 0.40 ms either way; CycleGAN's
-# step, whose 3x3 layers are 0.52 M each, 0.97 of its time with 2^21). V larger than MAX_BYTES
-# runs from memory and only ties (32 images of 32 x 32, 64 channels, by F(2, 3), 34 MB: 96 -> 95
-# ms), at several times the input's size kept for the weight gradient.
+# step, whose 3x3 layers are 0.52 M each, 0.97 of its time with 2^21). Large images gain as much
+# (64 channels: 32 images of 32 x 32, 90 ms by blocks of patches, 56 by F(4, 3); 64 images, 183
+# and 128 (V 38 MB); 32 images of 28 x 28, 72 and 46), but V, 2.25 times the input, is kept for
+# the weight gradient where the blocks keep the input itself: MAX_BYTES bounds it.
 # With two BLAS threads as well (they share the GEMMs; ProGAN's training, 400 steps through the
 # command line, three rounds: 12.2-19.0 s with Winograd, 18.0-24.1 by im2col; an F(2, 3) with
 # its transforms as NumPy sums, not GEMMs, had been slower there, 36.7 s against 26.5).
 MIN_WORK = 1 << 19
 MIN_CHANNELS = 16
-MAX_BYTES = 16 << 20
+MAX_BYTES = 64 << 20
 CHOICES = ((F4, 64), (F2, 128))      # (transform, the fewest of its tiles it takes), first choice first
 
 
