@@ -246,9 +246,9 @@ def _pointwise(a, kh, kw, sh, sw, ph, pw):
 
 
 def _framed(cols):
-    """True when ``cols`` is a stride-1 frame (``_conv_frames``) or Winograd's tiles
-    (``_conv_winograd``), which read g in any memory order."""
-    return isinstance(cols, (_conv_frames.Frame, _conv_winograd.Tiles))
+    """True when ``cols`` is a stride-1 frame (``_conv_frames``), which reads g in any memory order
+    (Winograd's tiles read g channels-last: ``_as_channels_last`` copies it there when it is not)."""
+    return isinstance(cols, _conv_frames.Frame)
 
 
 def _patches(x, kh, kw, sh, sw, ph, pw, last, w=None):
