@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import tinygen
-from tinygen import models
 from tinygen.data.kinds import head
 from tinygen.metrics import digits_classifier
 from tinygen.run_config import build_model, model_info, ordered_models

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygen.functional as F
-from tinygen.autograd import Tensor, grad, gradcheck
+from tinygen.autograd import grad, gradcheck
 from tinygen.testing import arrays, broadcastable_shapes, shapes
 
 from strategies import check, fast, leaves

@@ -16,12 +16,9 @@ dtype: float32 unless the data says otherwise. A NumPy float64 array stays
 float64 (the gradient checks use it); Python floats and lists become float32;
 integers stay integers (labels, indices) and cannot require gradients.
 """
-import numbers
-
 import numpy as np
 
 from .. import backend
-from .grad_mode import is_grad_enabled
 
 
 def _as_array(data, dtype=None):

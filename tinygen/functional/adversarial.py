@@ -28,8 +28,6 @@ where the norm of sample n's gradient runs over all of its own axes (C, H, W), n
 across the batch. The penalty is itself differentiated with respect to the critic's
 weights, so grad_x f is taken with create_graph: the critic's ops are differentiated twice.
 """
-import numpy as np
-
 from .. import backend
 from ..autograd.engine import grad
 from ..autograd.tensor import Tensor

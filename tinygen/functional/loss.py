@@ -19,7 +19,7 @@ import numpy as np
 from ..autograd.tensor import Tensor
 from .. import backend
 from ._base import as_tensor
-from .activation import relu, softplus, log_softmax
+from .activation import softplus, log_softmax
 from .elementwise import exp, where, abs as _abs
 from .reduction import sum as _sum, mean as _mean
 from .shape import transpose, reshape, getitem
