@@ -60,14 +60,14 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 
-
 class Transform:
-    """F(m, 3): the matrices B^T (a, a), G (a, 3), A^T (m, a) of the note above, a = m + 2."""
+    """F(m, r): the matrices B^T (a, a), G (a, r), A^T (m, a) of the note above, a = m + r - 1
+    (the convolutions here take r = 3)."""
 
     def __init__(self, bt, g, at):
         self.bt, self.g, self.at = (np.array(t, dtype=np.float64) for t in (bt, g, at))
         self.m, self.a = self.at.shape
-        self.gg = np.kron(self.g, self.g)         # (a^2, 9): U[k l] = sum_{i j} gg[k l, i j] w[i, j]
+        self.gg = np.kron(self.g, self.g)         # (a^2, r^2): U[k l] = sum_{i j} gg[k l, i j] w[i, j]
 
 
 def _times(p, q):
