@@ -503,12 +503,13 @@ def _winograd_forced(monkeypatch, transform="F4"):
     """Every 3x3 stride-1 convolution by ``_conv_winograd`` with ``transform`` (F2 or F4), whatever
     its size; a spy on its products' calls."""
     from tinygen.functional import _conv_winograd
-    monkeypatch.setattr(_conv_winograd, "CHOICES", ((getattr(_conv_winograd, transform), 0),))
+    monkeypatch.setattr(_conv_winograd, "CHOICES", {3: ((getattr(_conv_winograd, transform), 0),),
+                                                    2: ((_conv_winograd.F42, 0),)})
     monkeypatch.setattr(_conv_winograd, "MIN_WORK", 0)
     monkeypatch.setattr(_conv_winograd, "MIN_CHANNELS", 0)
     monkeypatch.setattr(_conv_winograd, "MAX_WASTE", float("inf"))
     calls = []
-    for name in ("correlate", "weight_grad"):
+    for name in ("correlate", "weight_grad", "block_correlate", "block_input_grad", "block_weight_grad"):
         monkeypatch.setattr(_conv_winograd, name, lambda *a, _f=getattr(_conv_winograd, name), _n=name:
                             calls.append(_n) or _f(*a))
     return calls
@@ -517,27 +518,30 @@ def _winograd_forced(monkeypatch, transform="F4"):
 @settings(max_examples=25, deadline=None)
 @given(st.data())
 def test_winograd_convolutions_equal_the_reference(data):
-    """F(4x4, 3x3) and F(2x2, 3x3) (``_conv_winograd``, forced): conv2d, conv_transpose2d and
-    every gradient equal the reference im2col paths, over drawn rectangular images (odd sizes:
-    a row or column of tiles cut off), channels, batch and paddings 0 to 2, in float64 to 1e-12
-    and in float32 to 2e-5 (F(4x4)'s rounding, about 2e-6 of the largest value)."""
+    """F(4x4, 3x3), F(2x2, 3x3) and F(4x4, 2x2) (``_conv_winograd``, forced): conv2d,
+    conv_transpose2d and every gradient equal the reference im2col paths, over drawn rectangular
+    images (odd sizes: a row or column of tiles cut off), channels, batch and paddings 0 to
+    r - 1, in float64 to 1e-12 and in float32 to 2e-5 (F(4x4)'s rounding, about 2e-6 of the
+    largest value)."""
     monkeypatch = pytest.MonkeyPatch()
     try:
+        r = data.draw(st.sampled_from([3, 2]))
         transform = data.draw(st.sampled_from(["F4", "F2"]))
         calls = _winograd_forced(monkeypatch, transform)
         # channels from CHANNELS_LAST_MIN on: the layout the fast paths run in
         n, c, o = data.draw(st.integers(1, 3)), data.draw(st.integers(8, 11)), data.draw(st.integers(8, 11))
         h, w = data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9))
-        ph, pw = data.draw(st.integers(max(0, (3 - h + 1) // 2), 2)), data.draw(st.integers(max(0, (3 - w + 1) // 2), 2))
+        ph = data.draw(st.integers(max(0, (r - h + 1) // 2), r - 1))
+        pw = data.draw(st.integers(max(0, (r - w + 1) // 2), r - 1))
         dtype = data.draw(st.sampled_from([np.float64, np.float32]))
         rng = np.random.default_rng(data.draw(st.integers(0, 99)))
         x = rng.standard_normal((n, c, h, w)).astype(dtype)
-        wc, wt = rng.standard_normal((o, c, 3, 3)).astype(dtype), rng.standard_normal((c, o, 3, 3)).astype(dtype)
+        wc, wt = rng.standard_normal((o, c, r, r)).astype(dtype), rng.standard_normal((c, o, r, r)).astype(dtype)
         b = rng.standard_normal(o).astype(dtype)
 
         def convs():
             conv = _value_and_grads(lambda a, k, bias: F.conv2d(a, k, bias, padding=(ph, pw)), x, wc, b)
-            pt = (min(ph, (h + 1) // 2), min(pw, (w + 1) // 2))            # an output of one pixel at least
+            pt = (min(ph, (h + r - 2) // 2), min(pw, (w + r - 2) // 2))      # an output of one pixel at least
             transposed = _value_and_grads(lambda a, k: F.conv_transpose2d(a, k, padding=pt), x, wt)
             return conv + transposed
         fast, reference = _both(convs)
@@ -549,10 +553,79 @@ def test_winograd_convolutions_equal_the_reference(data):
         monkeypatch.undo()
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_winograd_by_blocks_equals_the_reference(data):
+    """Kernels of s r taps at stride s (4x4 / 2, 6x6 / 2, 6x6 / 3, 9x9 / 3) as r-tap kernels over
+    s x s blocks (``block_correlate``, ``block_input_grad``, ``block_weight_grad``, forced): conv2d,
+    conv_transpose2d and every gradient equal the reference paths, over drawn rectangular images
+    whose padded sides are multiples of s, channels, batch and paddings, in float64 to 1e-12 and
+    in float32 to 2e-5."""
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        calls = _winograd_forced(monkeypatch, data.draw(st.sampled_from(["F4", "F2"])))
+        s, r = data.draw(st.sampled_from([2, 3])), data.draw(st.sampled_from([2, 3]))
+        k = s * r
+        n, c, o = data.draw(st.integers(1, 2)), data.draw(st.integers(8, 10)), data.draw(st.integers(8, 10))
+        hb, wb = data.draw(st.integers(r, r + 3)), data.draw(st.integers(r, r + 3))     # blocks per side
+        ph = data.draw(st.integers(0, min(k - 1, (s * hb - 1) // 2)))
+        pw = data.draw(st.integers(0, min(k - 1, (s * wb - 1) // 2)))
+        h, w = s * hb - 2 * ph, s * wb - 2 * pw
+        h2, w2 = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))          # conv_transpose2d's input
+        pt = (min(ph, ((h2 - 1) * s + k - 1) // 2), min(pw, ((w2 - 1) * s + k - 1) // 2))
+        dtype = data.draw(st.sampled_from([np.float64, np.float32]))
+        rng = np.random.default_rng(data.draw(st.integers(0, 99)))
+        x, x2 = rng.standard_normal((n, c, h, w)).astype(dtype), rng.standard_normal((n, c, h2, w2)).astype(dtype)
+        wc, wt = rng.standard_normal((o, c, k, k)).astype(dtype), rng.standard_normal((c, o, k, k)).astype(dtype)
+
+        def convs():
+            conv = _value_and_grads(lambda a, q: F.conv2d(a, q, stride=s, padding=(ph, pw)), x, wc)
+            return conv + _value_and_grads(lambda a, q: F.conv_transpose2d(a, q, stride=s, padding=pt), x2, wt)
+        fast, reference = _both(convs)
+        assert {"block_correlate", "block_input_grad", "block_weight_grad"} <= set(calls)
+        tol = 1e-12 if dtype == np.float64 else 2e-5
+        for a, ref in zip(fast, reference):
+            np.testing.assert_allclose(a, ref, rtol=tol, atol=tol * max(1.0, np.abs(ref).max()))
+    finally:
+        monkeypatch.undo()
+
+
+def test_block_weight_is_the_taps_regrouped_and_what_blocks_decline(monkeypatch):
+    """w'[o, (a, b, c), i, j] = w[o, c, s i + a, s j + b] entry for entry, and the weight gradient's
+    regrouping is its inverse; the blocks decline stride 1, unequal strides, a stride that does not
+    divide the kernel, padded sides that are not multiples of s, and a 2 x 2 output (4x4 tiles)."""
+    from tinygen.functional import _conv_winograd
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((3, 5, 6, 6))
+    for s in (2, 3):
+        blocked = _conv_winograd.block_weight(w, s)
+        r = 6 // s
+        assert blocked.shape == (3, s * s * 5, r, r)
+        o, a, b, c, i, j = np.meshgrid(*map(np.arange, (3, s, s, 5, r, r)), indexing="ij")
+        np.testing.assert_array_equal(blocked[o, (a * s + b) * 5 + c, i, j], w[o, c, s * i + a, s * j + b])
+        back = _conv_winograd.BlockTiles(None, s, (1, 5, 6, 6), (0, 0))
+        monkeypatch.setattr(_conv_winograd, "weight_grad", lambda tiles, g: blocked)
+        np.testing.assert_array_equal(_conv_winograd.block_weight_grad(back, None), w)
+    monkeypatch.undo()
+    dense = rng.standard_normal((32, 32, 4, 4))
+    assert _conv_winograd.block_fits((64, 32, 14, 14), 4, 4, 2, 2, 1, 1, dense)        # 16 x 16 padded
+    assert not _conv_winograd.block_fits((64, 32, 14, 14), 4, 4, 1, 1, 1, 1, dense)    # stride 1
+    assert not _conv_winograd.block_fits((64, 32, 14, 14), 4, 4, 2, 1, 1, 1, dense)
+    assert not _conv_winograd.block_fits((64, 32, 14, 14), 3, 3, 2, 2, 1, 1)            # 2 does not divide 3
+    assert not _conv_winograd.block_fits((64, 32, 13, 14), 4, 4, 2, 2, 1, 1, dense)    # 15 rows padded
+    assert not _conv_winograd.block_fits((64, 32, 4, 4), 4, 4, 2, 2, 1, 1, dense)      # a 2 x 2 output
+    masked = dense.copy()
+    masked[0, 0, 3, 3] = 0
+    assert not _conv_winograd.block_fits((64, 32, 14, 14), 4, 4, 2, 2, 1, 1, masked)
+    g_shape = (64, 32, 7, 7)
+    assert _conv_winograd.block_input_grad_fits(g_shape, dense, (64, 32, 14, 14), 2, 2, 1, 1)
+    assert not _conv_winograd.block_input_grad_fits(g_shape, dense, (64, 32, 13, 14), 2, 2, 1, 1)
+
+
 @pytest.mark.parametrize("transform", ["F4", "F2"])
 def test_winograd_second_derivatives(monkeypatch, transform):
-    """Through F(4x4, 3x3) and F(2x2, 3x3), forced, conv2d and conv_transpose2d pass gradcheck
-    and gradgradcheck (the gradient penalty's path) in float64."""
+    """Through F(4x4, 3x3) and F(2x2, 3x3), and F(4x4, 2x2) by blocks, forced, conv2d and
+    conv_transpose2d pass gradcheck and gradgradcheck (the gradient penalty's path) in float64."""
     from tinygen.autograd import gradcheck, gradgradcheck
     calls = _winograd_forced(monkeypatch, transform)
     rng = np.random.default_rng(5)
@@ -563,16 +636,24 @@ def test_winograd_second_derivatives(monkeypatch, transform):
     assert gradgradcheck(lambda a, k: F.conv2d(a, k, padding=1), inputs)
     assert gradgradcheck(lambda a, k: F.conv_transpose2d(a, k, padding=(2, 0)), inputs)
     assert "correlate" in calls and "weight_grad" in calls
+    # by blocks: a 4x4 kernel at stride 2 (padded sides of 8 and 6)
+    strided = [Tensor(rng.standard_normal(s), requires_grad=True) for s in ((2, 8, 6, 4), (8, 8, 4, 4))]
+    assert gradcheck(lambda a, k: F.conv2d(a, k, stride=2, padding=1), strided)
+    assert gradgradcheck(lambda a, k: F.conv2d(a, k, stride=2, padding=1), strided)
+    assert gradgradcheck(lambda a, k: F.conv_transpose2d(a, k, stride=2, padding=1), strided)
+    assert {"block_correlate", "block_input_grad", "block_weight_grad"} <= set(calls)
 
 
 def test_winograd_picks_its_transform_and_what_it_declines(monkeypatch):
     """F(4x4, 3x3) from 64 of its tiles on, F(2x2, 3x3) from 128 of its own, im2col below, each
     where its tiles cut off little of what they compute; the fast path declines a zero
     weight (a masked kernel: its zeros would cancel only to rounding), another kernel size, a
-    stride, a padding past 2, few channels, too little work and too large tiles."""
+    stride (taken by blocks instead, below), a padding of r or more, few channels, too little
+    work and too large tiles."""
     from tinygen.functional import _conv_winograd
-    f2, f4 = _conv_winograd.F2, _conv_winograd.F4
-    for name, value in (("MIN_WORK", 1 << 19), ("MIN_CHANNELS", 16), ("CHOICES", ((f4, 64), (f2, 128))),
+    f2, f4, f42 = _conv_winograd.F2, _conv_winograd.F4, _conv_winograd.F42
+    for name, value in (("MIN_WORK", 1 << 19), ("MIN_CHANNELS", 16), ("CHOICES", {3: ((f4, 64), (f2, 128)),
+                                                                                   2: ((f42, 64),)}),
                         ("MAX_BYTES", 64 << 20), ("MAX_WASTE", 1.35)):
         monkeypatch.setattr(_conv_winograd, name, value)
     assert _conv_winograd.transform_for(16, 8, 8) is f4              # 16 x 2 x 2 tiles
@@ -582,6 +663,9 @@ def test_winograd_picks_its_transform_and_what_it_declines(monkeypatch):
     assert _conv_winograd.transform_for(16, 4, 4) is None            # 16 x 1 x 1; 16 x 2 x 2
     assert _conv_winograd.transform_for(16, 7, 7) is f4              # 8 x 8 computed for 7 x 7: 1.31
     assert _conv_winograd.transform_for(8, 10, 10) is f2             # 72 tiles, but 12 x 12 for 10 x 10
+    assert _conv_winograd.transform_for(64, 7, 7, 2) is f42          # 2x2 kernels: F(4x4, 2x2)
+    assert _conv_winograd.transform_for(64, 2, 2, 2) is None         # 4 x 4 computed for 2 x 2
+    assert _conv_winograd.transform_for(64, 8, 8, 5) is None         # no transform for 5x5
     assert not _conv_winograd.fits((16, 64, 4, 4), 3, 3, 1, 1, 1, 1)    # 1 M of work, 64 tiles
     rng = np.random.default_rng(5)
     w = rng.standard_normal((32, 32, 3, 3))

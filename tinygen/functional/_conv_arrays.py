@@ -18,10 +18,11 @@ channels-last layout skip them too where the image is not small: ``_conv_frames.
 multiplies shifted slices of the zero-framed image (an implicit GEMM), and keeps the
 frame (about the input's size) for the weight gradient instead of the patches.
 
-3x3 convolutions at stride 1 in the channels-last layout, dense and of a middling size,
-go by Winograd's F(4x4, 3x3) instead (``_conv_winograd.py``; F(2x2, 3x3) on small images):
+3x3 convolutions at stride 1 in the channels-last layout, dense and not too small, go by
+Winograd's F(4x4, 3x3) instead (``_conv_winograd.py``; F(2x2, 3x3) on small images):
 4x fewer multiplications in 36 GEMMs over transformed 6x6 tiles, the tiles kept for the
-weight gradient.
+weight gradient. So do kernels of s r taps at stride s (DCGAN's 4x4 / 2), as r x r kernels
+over s x s blocks of pixels (F(4x4, 2x2)), where the padded sides are multiples of s.
 
 In the channels-last layout the input gradient (and so conv_transpose2d) skips col2im
 when the stride divides the kernel (DCGAN's 4 / 2, every stride 1): the output's
@@ -257,7 +258,10 @@ def _patches(x, kh, kw, sh, sw, ph, pw, last, w=None):
     if _pointwise(x, kh, kw, sh, sw, ph, pw):
         return _rows(x, last)                 # K = C in either layout: no im2col, often no copy
     if last and _conv_winograd.fits(x.shape, kh, kw, sh, sw, ph, pw, w, x.itemsize):
-        return _conv_winograd.tiles(_as_channels_last(x), ph, pw)   # 3x3 at stride 1: the tiles' transform
+        return _conv_winograd.tiles(_as_channels_last(x), ph, pw, kh)   # 3x3 at stride 1: the tiles' transform
+    if last and _conv_winograd.block_fits(x.shape, kh, kw, sh, sw, ph, pw, w, x.itemsize):
+        h, wd = x.shape[2:]                                               # 4x4 at stride 2
+        return _conv_winograd.block_tiles(_window_last(x, (-ph, h + ph), (-pw, wd + pw)), kh, sh, x.shape, (ph, pw))
     if last and _conv_frames.fits(x.shape, kh, kw, sh, sw, ph, pw, w, x.itemsize):
         return _conv_frames.frame(x, kh, kw, ph, pw)   # stride 1: no patches, the framed image
     if last:
@@ -277,6 +281,8 @@ def _conv(x, w, stride, padding, cols=None):
         cols = _patches(x, kh, kw, sh, sw, ph, pw, last, w)
     if isinstance(cols, _conv_winograd.Tiles):
         return _conv_winograd.correlate(cols, w), cols
+    if isinstance(cols, _conv_winograd.BlockTiles):
+        return _conv_winograd.block_correlate(cols, w), cols
     if _framed(cols):
         return _conv_frames.correlate(cols, w), cols
     if last:
@@ -302,6 +308,8 @@ def _conv_input_grad(g, w, x_shape, stride, padding):
     if _channels_last(g, c):
         if _conv_winograd.input_grad_fits(g.shape, w, sh, sw, ph, pw):
             return _conv_winograd.input_grad(_as_channels_last(g), w, padding)
+        if _conv_winograd.block_input_grad_fits(g.shape, w, x_shape, sh, sw, ph, pw):
+            return _conv_winograd.block_input_grad(_as_channels_last(g), w, x_shape, sh, padding)
         if _conv_frames.input_grad_fits(g.shape, w, sh, sw, ph, pw):
             return _conv_frames.input_grad(g, w, x_shape, padding)
         if kh % sh == 0 and kw % sw == 0:
@@ -362,6 +370,8 @@ def _conv_weight_grad(x, g, kernel_size, stride, padding, cols=None):
         cols = _patches(x, kh, kw, sh, sw, ph, pw, last)
     if isinstance(cols, _conv_winograd.Tiles):
         return _conv_winograd.weight_grad(cols, _as_channels_last(g))
+    if isinstance(cols, _conv_winograd.BlockTiles):
+        return _conv_winograd.block_weight_grad(cols, _as_channels_last(g))
     if _framed(cols):
         return _conv_frames.weight_grad(cols, g)
     gw = _rows(g, last).T @ cols                                        # (O, K)

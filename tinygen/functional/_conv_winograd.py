@@ -1,4 +1,5 @@
-"""3x3 convolutions at stride 1 by Winograd's minimal filtering F(4x4, 3x3) and F(2x2, 3x3) (NumPy).
+"""Convolutions by Winograd's minimal filtering: 3x3 and 2x2 kernels at stride 1, and kernels of
+s r taps at stride s (DCGAN's 4x4 / 2) as r-tap ones over s x s blocks of pixels (NumPy).
 
 A fast path of ``_conv_arrays.py`` (``tinygen.fast_paths``); Lavin and Gray, "Fast
 Algorithms for Convolutional Neural Networks" (2016). In one dimension, m outputs of a
@@ -36,6 +37,10 @@ in binary, differ by 3e-7 (in float64 by about 1e-14 and 1e-15). F(4, 3) runs wh
 are enough tiles for its GEMMs (``transform_for``), F(2, 3) on small images. Odd output
 sizes get one more row or column of tiles, cut off.
 
+Other kernel sizes r are the same with a = m + r - 1 (tiles overlapping by r - 1): 2x2
+kernels go by F(4x4, 2x2) (``F42``, points 1, -1, 1/2, -1/2), 25 products for 16 outputs
+where the direct sum takes 64. They arise from the stride: see the end of this file.
+
 Gradients. The input gradient is the correlation of g with the flipped kernel at
 padding 2 - p (``_conv_frames``'s note): the same three steps. The weight gradient
 reads V kept from the forward: with dM = the adjoint of the output transform applied
@@ -61,12 +66,12 @@ from numpy.lib.stride_tricks import as_strided
 
 
 class Transform:
-    """F(m, r): the matrices B^T (a, a), G (a, r), A^T (m, a) of the note above, a = m + r - 1
-    (the convolutions here take r = 3)."""
+    """F(m, r): the matrices B^T (a, a), G (a, r), A^T (m, a) of the note above, a = m + r - 1."""
 
     def __init__(self, bt, g, at):
         self.bt, self.g, self.at = (np.array(t, dtype=np.float64) for t in (bt, g, at))
         self.m, self.a = self.at.shape
+        self.r = self.g.shape[1]
         self.gg = np.kron(self.g, self.g)         # (a^2, r^2): U[k l] = sum_{i j} gg[k l, i j] w[i, j]
 
 
@@ -116,6 +121,9 @@ def toom_cook(points, m, r=3):
 # 0, +-1, +-1/2 4.4e-6; 0, +-1, 1/2, -2 1.7e-6; F(2, 3) 2.2e-7)
 F2 = toom_cook((0, 1, -1), 2)
 F4 = toom_cook((0, 1, -1, Fraction(1, 2), -2), 4)
+# F(4, 2) (measured, float32, DCGAN's 4x4 / 2 layer of 64 images at 14 x 14, 64 -> 128 channels, by
+# blocks: the output's largest error): 1, -1, 1/2, -1/2 2.3e-6; 0, 1, -1, 2 6.2e-6; 0, 1, -1, 1/2 8.1e-6
+F42 = toom_cook((1, -1, Fraction(1, 2), Fraction(-1, 2)), 4, r=2)
 
 # Where it pays (measured, 1 thread, Zen 4, forward + both gradients of one layer, float32,
 # against the im2col and frame paths):
@@ -138,14 +146,15 @@ F4 = toom_cook((0, 1, -1, Fraction(1, 2), -2), 4)
 MIN_WORK = 1 << 19
 MIN_CHANNELS = 16
 MAX_BYTES = 64 << 20
-MAX_WASTE = 1.35    # a 7 x 7 output in 4 x 4 tiles computes 64 pixels (1.31); 10 x 10, 144 (1.44)
-CHOICES = ((F4, 64), (F2, 128))      # (transform, the fewest of its tiles it takes), first choice first
+MAX_WASTE = 1.35    # a 7 x 7 output in 4 x 4 tiles computes 64 pixels (1.31); 10 x 10, 144 (1.44); 2 x 2, 16
+# for each kernel size r, (transform, the fewest of its tiles it takes), first choice first
+CHOICES = {3: ((F4, 64), (F2, 128)), 2: ((F42, 64),)}
 
 
-def transform_for(n, ho, wo):
-    """The first of ``CHOICES`` with enough tiles of an (N, Ho, Wo) output and at most
+def transform_for(n, ho, wo, r=3):
+    """The first of ``CHOICES[r]`` with enough tiles of an (N, Ho, Wo) output and at most
     ``MAX_WASTE`` computed pixels per kept one (tiles cut off), or None (above)."""
-    for f, fewest in CHOICES:
+    for f, fewest in CHOICES.get(r, ()):
         th, tw = _tile_counts(ho, wo, f.m)
         if n * th * tw >= fewest and th * tw * f.m ** 2 <= MAX_WASTE * ho * wo:
             return f
@@ -162,18 +171,18 @@ class Tiles:
     def __init__(self, v, x_shape, padding, tiles, transform):
         self.v, self.x_shape, self.padding, self.tiles, self.transform = v, x_shape, padding, tiles, transform
         n, _, h, w = x_shape
-        self.out = (h + 2 * padding[0] - 2, w + 2 * padding[1] - 2)
+        self.out = (h + 2 * padding[0] - transform.r + 1, w + 2 * padding[1] - transform.r + 1)
 
 
 def fits(x_shape, kh, kw, sh, sw, ph, pw, w=None, itemsize=4):
-    """True for a 3x3 kernel at stride 1 with padding at most 2 (so that the input gradient,
-    at padding 2 - p, fits too), enough tiles, channels and work, tiles not too large and no
-    zero weight in w (above)."""
+    """True for an r x r kernel of ``CHOICES`` (3x3, 2x2) at stride 1 with padding below r (so that
+    the input gradient, at padding r - 1 - p, fits too), enough tiles, channels and work, tiles
+    not too large and no zero weight in w (above)."""
     n, c, h, wd = x_shape
-    ho, wo = h + 2 * ph - 2, wd + 2 * pw - 2
-    if (kh, kw, sh, sw) != (3, 3, 1, 1) or not (0 <= ph <= 2 and 0 <= pw <= 2 and ho >= 1 and wo >= 1):
+    ho, wo = h + 2 * ph - kh + 1, wd + 2 * pw - kw + 1
+    if kh != kw or (sh, sw) != (1, 1) or not (0 <= ph < kh and 0 <= pw < kw and ho >= 1 and wo >= 1):
         return False
-    f = transform_for(n, ho, wo)
+    f = transform_for(n, ho, wo, kh)
     o = c if w is None else w.shape[0]
     if f is None or min(c, o) < MIN_CHANNELS or n * ho * wo * c * o < MIN_WORK:
         return False
@@ -185,7 +194,8 @@ def fits(x_shape, kh, kw, sh, sw, ph, pw, w=None, itemsize=4):
 def input_grad_fits(g_shape, w, sh, sw, ph, pw):
     """True when ``input_grad`` applies to conv2d's input gradient (g: the output's gradient):
     its correlation of g with w's transpose (O in, C out) ``fits``."""
-    return ph <= 2 and pw <= 2 and fits(g_shape, *w.shape[2:], sh, sw, 2 - ph, 2 - pw,
+    kh, kw = w.shape[2:]
+    return ph < kh and pw < kw and fits(g_shape, kh, kw, sh, sw, kh - 1 - ph, kw - 1 - pw,
                                         w.transpose(1, 0, 2, 3), w.itemsize)
 
 
@@ -197,49 +207,60 @@ def _runs(a, shape, steps):
     return as_strided(a, shape, tuple(k * a.itemsize for k in steps), writeable=False)
 
 
-def tiles(x, ph, pw, transform=None):
-    """V of x (N, C, H, W), any memory order, padded by (ph, pw): V = B^T d B of every a x a tile,
-    by ``transform`` (F(m, 3); by default the one ``transform_for`` the output picks, else F(2, 3))."""
+def tiles(x, ph, pw, r=3, transform=None):
+    """V of x (N, C, H, W), any memory order, padded by (ph, pw), for an r x r kernel: V = B^T d B
+    of every a x a tile, by ``transform`` (by default the one ``transform_for`` the output picks)."""
     n, c, h, wd = x.shape
-    ho, wo = h + 2 * ph - 2, wd + 2 * pw - 2
-    f = transform or transform_for(n, ho, wo) or F2
-    th, tw = _tile_counts(ho, wo, f.m)
-    hp = f.m * th + 2
-    xp = np.zeros((f.m * tw + 2, hp, n, c), dtype=x.dtype)                # (Wp, Hp, N, C)
+    f, (th, tw) = _transform_and_tiles(n, h + 2 * ph - r + 1, wd + 2 * pw - r + 1, r, transform)
+    xp = np.zeros((f.m * tw + r - 1, f.m * th + r - 1, n, c), dtype=x.dtype)     # (Wp, Hp, N, C)
     xp[pw:pw + wd, ph:ph + h] = x.transpose(3, 2, 0, 1)
-    bt = f.bt.astype(x.dtype)
+    return Tiles(_transformed(xp, f, th, tw), x.shape, (ph, pw), (th, tw), f)
+
+
+def _transform_and_tiles(n, ho, wo, r, transform=None):
+    f = transform or transform_for(n, ho, wo, r) or CHOICES[r][-1][0]
+    return f, _tile_counts(ho, wo, f.m)
+
+
+def _transformed(xp, f, th, tw):
+    """V (a^2, Tw Th N, C) of the padded input xp (Wp, Hp, N, C), contiguous."""
+    _, hp, n, c = xp.shape
+    bt = f.bt.astype(xp.dtype)
     plane, column = n * c, hp * n * c
     # B^T over the columns: cols[l, t] from xp's columns m t .. m t + a - 1 (whole (Hp, N, C) blocks)
-    cols = np.empty((f.a, tw, hp, n, c), dtype=x.dtype)
+    cols = np.empty((f.a, tw, hp, n, c), dtype=xp.dtype)
     np.matmul(bt, _runs(xp, (tw, f.a, column), (f.m * column, column, 1)),
               out=cols.reshape(f.a, tw, column).transpose(1, 0, 2))
     # ... then over the rows: v[k, l, t, s] from cols[l, t]'s rows m s .. m s + a - 1 ((N, C) planes)
     rows = _runs(cols, (f.a, tw, th, f.a, plane), (tw * column, column, f.m * plane, plane, 1))
-    v = np.empty((f.a, f.a, tw, th, n, c), dtype=x.dtype)
+    v = np.empty((f.a, f.a, tw, th, n, c), dtype=xp.dtype)
     np.matmul(bt, rows, out=v.reshape(f.a, f.a, tw, th, plane).transpose(1, 2, 3, 0, 4))
-    return Tiles(v.reshape(f.a ** 2, tw * th * n, c), x.shape, (ph, pw), (th, tw), f)
+    return v.reshape(f.a ** 2, tw * th * n, c)
 
 
 def _kernel_transform(w, f):
-    """U (a^2, C, O): U[k l, c, o] = (G w[o, c] G^T)[k, l], in float64 (a small product) then w's dtype."""
+    """U (a^2, C, O), row-major: U[k l, c, o] = (G w[o, c] G^T)[k, l], one product of (G x G) with
+    the taps (row-major (C, O) matrices: F(4, 3)'s GEMMs of 256 tiles at 32 channels ran at 76
+    GFLOP/s with them transposed, 110 without)."""
     o, c = w.shape[:2]
-    u = f.gg @ w.reshape(o * c, 9).T.astype(np.float64)
-    # row-major (C, O) matrices: F(4, 3)'s GEMMs of 256 tiles at 32 channels ran at 76 GFLOP/s
-    # with them transposed, 110 without
-    return np.ascontiguousarray(u.astype(w.dtype).reshape(f.a ** 2, o, c).transpose(0, 2, 1))
+    dtype = np.promote_types(w.dtype, np.float32)                                  # float16: summed in float32
+    taps = np.ascontiguousarray(w.reshape(o, c, f.r ** 2).transpose(2, 1, 0), dtype=dtype)   # [i j, c, o]
+    u = f.gg.astype(dtype) @ taps.reshape(f.r ** 2, c * o)
+    return u.astype(w.dtype, copy=False).reshape(f.a ** 2, c, o)
 
 
 def _kernel_adjoint(du, f):
-    """dL/dw (O, C, 3, 3) from dU (a^2, C, O): G^T dU[:, :, c, o] G, the transpose of the map above."""
+    """dL/dw (O, C, r, r) from dU (a^2, C, O): G^T dU[:, :, c, o] G, the transpose of the map above."""
     c, o = du.shape[1:]
-    dw = du.transpose(0, 2, 1).reshape(f.a ** 2, o * c).T.astype(np.float64) @ f.gg
-    return dw.astype(du.dtype).reshape(o, c, 3, 3)
+    dtype = np.promote_types(du.dtype, np.float32)
+    taps = f.gg.T.astype(dtype) @ du.reshape(f.a ** 2, c * o).astype(dtype, copy=False)   # [i j, c, o]
+    return taps.astype(du.dtype, copy=False).reshape(f.r, f.r, c, o).transpose(3, 2, 0, 1)
 
 
 # --- the convolution and its gradients --------------------------------------------
 
 def correlate(t, w):
-    """conv2d(x, w) from x's tiles t, w (O, C, 3, 3): an (N, O, Ho, Wo) view of channels-last memory."""
+    """conv2d(x, w) from x's tiles t, w (O, C, r, r): an (N, O, Ho, Wo) view of channels-last memory."""
     f, n, o = t.transform, t.x_shape[0], w.shape[0]
     (th, tw), (ho, wo) = t.tiles, t.out
     m = np.matmul(t.v, _kernel_transform(w, f))                          # the a^2 GEMMs: M[k l]
@@ -253,12 +274,13 @@ def correlate(t, w):
 
 def input_grad(g, w, padding):
     """conv2d's input gradient (= conv_transpose2d(g, w)) at stride 1: g (N, O, Ho, Wo)."""
+    r = w.shape[2]
     flipped = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-    return correlate(tiles(g, 2 - padding[0], 2 - padding[1]), flipped)
+    return correlate(tiles(g, r - 1 - padding[0], r - 1 - padding[1], r), flipped)
 
 
 def weight_grad(t, g):
-    """dL/dw (O, C, 3, 3) from x's tiles t and g (N, O, Ho, Wo)."""
+    """dL/dw (O, C, r, r) from x's tiles t and g (N, O, Ho, Wo)."""
     f = t.transform
     n, o, ho, wo = g.shape
     th, tw = t.tiles
@@ -271,3 +293,99 @@ def weight_grad(t, g):
     dm = np.matmul(a, z.reshape(f.m, -1))                                 # ... then e: dM[k, l]
     du = np.matmul(t.v.transpose(0, 2, 1), dm.reshape(f.a ** 2, tw * th * n, o))   # (a^2, C, O)
     return _kernel_adjoint(du, f)
+
+
+# --- stride s: a kernel of s r taps as one of r taps over s x s blocks ---------------------
+#
+# With xp the padded input cut into s x s blocks (its sides multiples of s),
+#
+#     X[n, (a, b, c), u, v] = xp[n, c, s u + a, s v + b],    w'[o, (a, b, c), i, j] = w[o, c, s i + a, s j + b]
+#
+# (a, b < s; i, j < r), the stride-s convolution is the stride-1 one of X with w':
+#
+#     y[n, o, p, q] = sum_{c, i, j, a, b} w[o, c, s i + a, s j + b] xp[n, c, s (p + i) + a, s (q + j) + b]
+#                   = conv2d(X, w')[n, o, p, q]
+#
+# so DCGAN's 4x4 kernels at stride 2 are 2x2 kernels over four times the channels, which
+# F(4, 2) computes in 25 GEMMs: 25 / 16 x 4 C multiply-adds per output pixel and output
+# channel, where im2col takes 16 C (2.56x fewer). The input gradient is X's (``input_grad``
+# with w'), put back out of the blocks; the weight gradient is w''s (``weight_grad``), its
+# taps put back. Measured (1 thread, Zen 4, forward + both gradients through the ops, on
+# benchmarks/conv.py's arrays, in alternating rounds): conv2d of 64 images at 14 x 14, 64 -> 128
+# channels, 33.5 -> 25.8 ms; conv_transpose2d at 7 x 7, 128 -> 64, 32.2 -> 25.6; DCGAN's and
+# InfoGAN's steps at 28 x 28 0.88 and 0.89 of their time by im2col. Padded sides that are not
+# multiples of s, and outputs of few tiles (4 x 4 tiles for a 2 x 2 output: ``MAX_WASTE``),
+# stay with im2col.
+
+class BlockTiles:
+    """Tiles of X (above), the stride s and the input's shape and padding."""
+
+    def __init__(self, tiles, stride, x_shape, padding):
+        self.tiles, self.stride, self.x_shape, self.padding = tiles, stride, x_shape, padding
+
+
+def _blocks_shape(x_shape, s, ph, pw):
+    n, c, h, w = x_shape
+    return n, s * s * c, (h + 2 * ph) // s, (w + 2 * pw) // s
+
+
+def block_fits(x_shape, kh, kw, sh, sw, ph, pw, w=None, itemsize=4):
+    """True for a square kernel of s r taps at a stride s > 1 (r a kernel of ``CHOICES``), padded
+    sides that are multiples of s, and X's stride-1 convolution ``fits``."""
+    n, c, h, wd = x_shape
+    s = sh
+    if s == 1 or sw != s or kh != kw or kh % s or (h + 2 * ph) % s or (wd + 2 * pw) % s:
+        return False
+    w_blocks = None if w is None else block_weight(w, s)
+    return fits(_blocks_shape(x_shape, s, ph, pw), kh // s, kw // s, 1, 1, 0, 0, w_blocks, itemsize)
+
+
+def block_input_grad_fits(g_shape, w, x_shape, sh, sw, ph, pw):
+    """True when ``block_input_grad`` applies: the same conditions, read from w and the input's shape."""
+    if not block_fits(x_shape, *w.shape[2:], sh, sw, ph, pw, None, w.itemsize):
+        return False
+    return input_grad_fits(g_shape, block_weight(w, sh), 1, 1, 0, 0)
+
+
+def block_weight(w, s):
+    """w' (O, s s C, r, r) of w (O, C, s r, s r): w'[o, (a, b, c), i, j] = w[o, c, s i + a, s j + b]."""
+    o, c, k = w.shape[:3]
+    r = k // s
+    return w.reshape(o, c, r, s, r, s).transpose(0, 3, 5, 1, 2, 4).reshape(o, s * s * c, r, r)
+
+
+def block_tiles(xp, kernel, stride, x_shape, padding):
+    """X's tiles from xp (N, Hp, Wp, C), x (of ``x_shape``) padded channels-last: one copy into the
+    blocks, laid out as ``tiles`` transforms them ((Wb, Hb, N, (a, b, c))), then the transforms."""
+    n, hp, wp, c = xp.shape
+    s, r = stride, kernel // stride
+    hb, wb = hp // s, wp // s
+    f, (th, tw) = _transform_and_tiles(n, hb - r + 1, wb - r + 1, r)
+    blocks = np.zeros((f.m * tw + r - 1, f.m * th + r - 1, n, s, s, c), dtype=xp.dtype)
+    blocks[:wb, :hb] = xp.reshape(n, hb, s, wb, s, c).transpose(3, 1, 0, 2, 4, 5)
+    v = _transformed(blocks.reshape(blocks.shape[:3] + (s * s * c,)), f, th, tw)
+    return BlockTiles(Tiles(v, (n, s * s * c, hb, wb), (0, 0), (th, tw), f), s, x_shape, padding)
+
+
+def block_correlate(bt, w):
+    """conv2d(x, w) at stride s from x's ``BlockTiles``."""
+    return correlate(bt.tiles, block_weight(w, bt.stride))
+
+
+def block_input_grad(g, w, x_shape, stride, padding):
+    """conv2d's input gradient at stride s (= conv_transpose2d(g, w)): X's gradient, back out of its blocks."""
+    n, c, h, wd = x_shape
+    s, (ph, pw) = stride, padding
+    gx = input_grad(g, block_weight(w, s), (0, 0))                       # (N, s s C, Hb, Wb)
+    hb, wb = gx.shape[2:]
+    out = np.empty((n, hb, s, wb, s, c), dtype=gx.dtype)
+    out[...] = gx.transpose(0, 2, 3, 1).reshape(n, hb, wb, s, s, c).transpose(0, 1, 3, 2, 4, 5)
+    return out.reshape(n, hb * s, wb * s, c)[:, ph:ph + h, pw:pw + wd].transpose(0, 3, 1, 2)
+
+
+def block_weight_grad(bt, g):
+    """dL/dw (O, C, s r, s r) from x's ``BlockTiles`` and g: w''s gradient with its taps put back."""
+    gw = weight_grad(bt.tiles, g)                                         # (O, s s C, r, r)
+    o, _, r = gw.shape[:3]
+    s, c = bt.stride, bt.x_shape[1]
+    return gw.reshape(o, s, s, c, r, r).transpose(0, 3, 4, 1, 5, 2).reshape(o, c, r * s, r * s)
