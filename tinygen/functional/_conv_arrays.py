@@ -260,8 +260,9 @@ def _patches(x, kh, kw, sh, sw, ph, pw, last, w=None):
     if last and _conv_winograd.fits(x.shape, kh, kw, sh, sw, ph, pw, w, x.itemsize):
         return _conv_winograd.tiles(_as_channels_last(x), ph, pw, kh)   # 3x3 at stride 1: the tiles' transform
     if last and _conv_winograd.block_fits(x.shape, kh, kw, sh, sw, ph, pw, w, x.itemsize):
-        h, wd = x.shape[2:]                                               # 4x4 at stride 2
-        return _conv_winograd.block_tiles(_window_last(x, (-ph, h + ph), (-pw, wd + pw)), kh, sh, x.shape, (ph, pw))
+        h, wd = x.shape[2:]                                          # 4x4 at stride 2: by blocks of pixels
+        padded = _window_last(x, (-ph, h + ph), (-pw, wd + pw))
+        return _conv_winograd.block_tiles(padded, kh, sh, x.shape, (ph, pw))
     if last and _conv_frames.fits(x.shape, kh, kw, sh, sw, ph, pw, w, x.itemsize):
         return _conv_frames.frame(x, kh, kw, ph, pw)   # stride 1: no patches, the framed image
     if last:
@@ -287,7 +288,7 @@ def _conv(x, w, stride, padding, cols=None):
         return _conv_frames.correlate(cols, w), cols
     if last:
         # w2^T as a row-major (K, O) copy: a product by blocks packs it once per block, faster
-        # untransposed (DCGAN's 4x4 / 2 layer at 14 x 14: 10.7 -> 9.2 ms)
+        # untransposed (P @ w2^T by blocks for a 4x4 / 2 layer at 14 x 14: 10.1 -> 9.4 ms)
         y = cols @ w.transpose(2, 3, 1, 0).reshape(-1, o)               # (N Ho Wo, O), row-major
     elif fast_paths.enabled() and backend.get_array_module(x) is np:
         # few input channels (an image): the same product stored (N Ho Wo, O), channels-last like

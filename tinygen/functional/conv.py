@@ -58,8 +58,9 @@ from ._conv_arrays import (_channels_last, _conv, _conv_input_grad, _conv_weight
 # The patches of an input are computed once per step: conv2d keeps them for its
 # weight gradient (memory: K / C times the input, held until backward; a stride-1
 # frame of ``_conv_frames`` about 1 times; large patches by ``_conv_blocks``, the
-# padded input only, made again as blocks), and conv_transpose2d's backward shares
-# those of g between its two gradients.
+# padded input only, made again as blocks; Winograd's tiles of ``_conv_winograd``
+# about 2.25 times), and conv_transpose2d's backward shares those of g between its
+# two gradients.
 
 class Conv2d(Function):
     input_names = ("input", "weight", "bias")
