@@ -508,10 +508,12 @@ def _winograd_forced(monkeypatch, transform="F4"):
     monkeypatch.setattr(_conv_winograd, "MIN_WORK", 0)
     monkeypatch.setattr(_conv_winograd, "MIN_CHANNELS", 0)
     monkeypatch.setattr(_conv_winograd, "MAX_WASTE", float("inf"))
+    from tinygen.functional import _conv_strided
     calls = []
-    for name in ("correlate", "weight_grad", "block_correlate", "block_input_grad", "block_weight_grad"):
-        monkeypatch.setattr(_conv_winograd, name, lambda *a, _f=getattr(_conv_winograd, name), _n=name:
-                            calls.append(_n) or _f(*a))
+    for module, names in ((_conv_winograd, ("correlate", "weight_grad")),
+                          (_conv_strided, ("block_correlate", "block_input_grad", "block_weight_grad"))):
+        for name in names:
+            monkeypatch.setattr(module, name, lambda *a, _f=getattr(module, name), _n=name: calls.append(_n) or _f(*a))
     return calls
 
 
@@ -557,20 +559,19 @@ def test_winograd_convolutions_equal_the_reference(data):
 @given(st.data())
 def test_winograd_by_blocks_equals_the_reference(data):
     """Kernels of s r taps at stride s (4x4 / 2, 6x6 / 2, 6x6 / 3, 9x9 / 3) as r-tap kernels over
-    s x s blocks (``block_correlate``, ``block_input_grad``, ``block_weight_grad``, forced): conv2d,
-    conv_transpose2d and every gradient equal the reference paths, over drawn rectangular images
-    whose padded sides are multiples of s, channels, batch and paddings, in float64 to 1e-12 and
-    in float32 to 2e-5."""
+    s x s blocks (``_conv_strided``, forced):
+    conv2d, conv_transpose2d and every gradient equal the reference paths, over drawn rectangular
+    images (padded sides that are multiples of s or not), channels, batch and paddings, in float64
+    to 1e-12 and in float32 to 2e-5."""
     monkeypatch = pytest.MonkeyPatch()
     try:
         calls = _winograd_forced(monkeypatch, data.draw(st.sampled_from(["F4", "F2"])))
-        s, r = data.draw(st.sampled_from([2, 3])), data.draw(st.sampled_from([2, 3]))
-        k = s * r
+        s = data.draw(st.sampled_from([2, 3]))
+        k = s * data.draw(st.sampled_from([2, 3]))
         n, c, o = data.draw(st.integers(1, 2)), data.draw(st.integers(8, 10)), data.draw(st.integers(8, 10))
-        hb, wb = data.draw(st.integers(r, r + 3)), data.draw(st.integers(r, r + 3))     # blocks per side
-        ph = data.draw(st.integers(0, min(k - 1, (s * hb - 1) // 2)))
-        pw = data.draw(st.integers(0, min(k - 1, (s * wb - 1) // 2)))
-        h, w = s * hb - 2 * ph, s * wb - 2 * pw
+        ph, pw = data.draw(st.integers(0, k - 1)), data.draw(st.integers(0, k - 1))
+        h = data.draw(st.integers(max(1, k - 2 * ph), k - 2 * ph + 3 * s + 1))      # one output row at least
+        w = data.draw(st.integers(max(1, k - 2 * pw), k - 2 * pw + 3 * s + 1))
         h2, w2 = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))          # conv_transpose2d's input
         pt = (min(ph, ((h2 - 1) * s + k - 1) // 2), min(pw, ((w2 - 1) * s + k - 1) // 2))
         dtype = data.draw(st.sampled_from([np.float64, np.float32]))
@@ -591,35 +592,37 @@ def test_winograd_by_blocks_equals_the_reference(data):
 
 
 def test_block_weight_is_the_taps_regrouped_and_what_blocks_decline(monkeypatch):
-    """w'[o, (a, b, c), i, j] = w[o, c, s i + a, s j + b] entry for entry, and the weight gradient's
-    regrouping is its inverse; the blocks decline stride 1, unequal strides, a stride that does not
-    divide the kernel, padded sides that are not multiples of s, and a 2 x 2 output (4x4 tiles)."""
-    from tinygen.functional import _conv_winograd
+    """w'[o, (a, b, c), i, j] = w[o, c, s i + a, s j + b] entry for entry, and the weight
+    gradient's regrouping is its inverse; X holds Ho + r - 1 rows of blocks; the blocks decline
+    stride 1, unequal strides, a stride that does not divide the kernel, a zero weight and a
+    2 x 2 output (4x4 tiles)."""
+    from tinygen.functional import _conv_strided
     rng = np.random.default_rng(2)
-    w = rng.standard_normal((3, 5, 6, 6))
-    for s in (2, 3):
-        blocked = _conv_winograd.block_weight(w, s)
-        r = 6 // s
+    for k, s in ((6, 2), (6, 3), (4, 2)):
+        w = rng.standard_normal((3, 5, k, k))
+        blocked = _conv_strided.block_weight(w, s)
+        r = k // s
         assert blocked.shape == (3, s * s * 5, r, r)
         o, a, b, c, i, j = np.meshgrid(*map(np.arange, (3, s, s, 5, r, r)), indexing="ij")
         np.testing.assert_array_equal(blocked[o, (a * s + b) * 5 + c, i, j], w[o, c, s * i + a, s * j + b])
-        back = _conv_winograd.BlockTiles(None, s, (1, 5, 6, 6), (0, 0))
-        monkeypatch.setattr(_conv_winograd, "weight_grad", lambda tiles, g: blocked)
-        np.testing.assert_array_equal(_conv_winograd.block_weight_grad(back, None), w)
+        back = _conv_strided.BlockTiles(None, s, (1, 5, 9, 9), (0, 0))
+        monkeypatch.setattr(_conv_strided, "weight_grad", lambda tiles, g, _b=blocked: _b)
+        np.testing.assert_array_equal(_conv_strided.block_weight_grad(back, None), w)
     monkeypatch.undo()
+    assert _conv_strided.block_window((64, 32, 14, 14), 4, 2, 1, 1) == ((-1, 15), (-1, 15))    # 7 + 1 blocks
+    assert _conv_strided.block_window((64, 32, 13, 8), 4, 2, 1, 2) == ((-1, 13), (-2, 10))     # row 13 unread
     dense = rng.standard_normal((32, 32, 4, 4))
-    assert _conv_winograd.block_fits((64, 32, 14, 14), 4, 4, 2, 2, 1, 1, dense)        # 16 x 16 padded
-    assert not _conv_winograd.block_fits((64, 32, 14, 14), 4, 4, 1, 1, 1, 1, dense)    # stride 1
-    assert not _conv_winograd.block_fits((64, 32, 14, 14), 4, 4, 2, 1, 1, 1, dense)
-    assert not _conv_winograd.block_fits((64, 32, 14, 14), 3, 3, 2, 2, 1, 1)            # 2 does not divide 3
-    assert not _conv_winograd.block_fits((64, 32, 13, 14), 4, 4, 2, 2, 1, 1, dense)    # 15 rows padded
-    assert not _conv_winograd.block_fits((64, 32, 4, 4), 4, 4, 2, 2, 1, 1, dense)      # a 2 x 2 output
+    assert _conv_strided.block_fits((64, 32, 14, 14), 4, 4, 2, 2, 1, 1, dense)
+    assert _conv_strided.block_fits((64, 32, 15, 14), 4, 4, 2, 2, 1, 1, dense)      # 17 rows padded
+    assert not _conv_strided.block_fits((128, 32, 8, 8), 3, 3, 2, 2, 1, 1, dense[:, :, :3, :3])   # 2 does not divide 3
+    assert not _conv_strided.block_fits((64, 32, 14, 14), 4, 4, 1, 1, 1, 1, dense)  # stride 1
+    assert not _conv_strided.block_fits((64, 32, 14, 14), 4, 4, 2, 1, 1, 1, dense)
+    assert not _conv_strided.block_fits((64, 32, 4, 4), 4, 4, 2, 2, 1, 1, dense)    # a 2 x 2 output
     masked = dense.copy()
     masked[0, 0, 3, 3] = 0
-    assert not _conv_winograd.block_fits((64, 32, 14, 14), 4, 4, 2, 2, 1, 1, masked)
-    g_shape = (64, 32, 7, 7)
-    assert _conv_winograd.block_input_grad_fits(g_shape, dense, (64, 32, 14, 14), 2, 2, 1, 1)
-    assert not _conv_winograd.block_input_grad_fits(g_shape, dense, (64, 32, 13, 14), 2, 2, 1, 1)
+    assert not _conv_strided.block_fits((64, 32, 14, 14), 4, 4, 2, 2, 1, 1, masked)
+    assert _conv_strided.block_input_grad_fits((64, 32, 7, 7), dense, (64, 32, 14, 14), 2, 2, 1, 1)
+    assert not _conv_strided.block_input_grad_fits((64, 32, 7, 7), masked, (64, 32, 14, 14), 2, 2, 1, 1)
 
 
 @pytest.mark.parametrize("transform", ["F4", "F2"])

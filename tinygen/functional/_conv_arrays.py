@@ -22,7 +22,7 @@ frame (about the input's size) for the weight gradient instead of the patches.
 Winograd's F(4x4, 3x3) instead (``_conv_winograd.py``; F(2x2, 3x3) on small images):
 4x fewer multiplications in 36 GEMMs over transformed 6x6 tiles, the tiles kept for the
 weight gradient. So do kernels of s r taps at stride s (DCGAN's 4x4 / 2), as r x r kernels
-over s x s blocks of pixels (F(4x4, 2x2)), where the padded sides are multiples of s.
+over s x s blocks of pixels (``_conv_strided.py``, F(4x4, 2x2)).
 
 In the channels-last layout the input gradient (and so conv_transpose2d) skips col2im
 when the stride divides the kernel (DCGAN's 4 / 2, every stride 1): the output's
@@ -40,7 +40,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .. import backend, fast_paths
-from . import _conv_blocks, _conv_frames, _conv_winograd
+from . import _conv_blocks, _conv_frames, _conv_strided, _conv_winograd
 from ._numpy_blas import transpose_images
 from .linalg import _product
 
@@ -259,10 +259,9 @@ def _patches(x, kh, kw, sh, sw, ph, pw, last, w=None):
         return _rows(x, last)                 # K = C in either layout: no im2col, often no copy
     if last and _conv_winograd.fits(x.shape, kh, kw, sh, sw, ph, pw, w, x.itemsize):
         return _conv_winograd.tiles(_as_channels_last(x), ph, pw, kh)   # 3x3 at stride 1: the tiles' transform
-    if last and _conv_winograd.block_fits(x.shape, kh, kw, sh, sw, ph, pw, w, x.itemsize):
-        h, wd = x.shape[2:]                                          # 4x4 at stride 2: by blocks of pixels
-        padded = _window_last(x, (-ph, h + ph), (-pw, wd + pw))
-        return _conv_winograd.block_tiles(padded, kh, sh, x.shape, (ph, pw))
+    if last and _conv_strided.block_fits(x.shape, kh, kw, sh, sw, ph, pw, w, x.itemsize):
+        window = _conv_strided.block_window(x.shape, kh, sh, ph, pw)     # 4x4 at stride 2: by blocks of pixels
+        return _conv_strided.block_tiles(_window_last(x, *window), kh, sh, x.shape, (ph, pw))
     if last and _conv_frames.fits(x.shape, kh, kw, sh, sw, ph, pw, w, x.itemsize):
         return _conv_frames.frame(x, kh, kw, ph, pw)   # stride 1: no patches, the framed image
     if last:
@@ -282,8 +281,8 @@ def _conv(x, w, stride, padding, cols=None):
         cols = _patches(x, kh, kw, sh, sw, ph, pw, last, w)
     if isinstance(cols, _conv_winograd.Tiles):
         return _conv_winograd.correlate(cols, w), cols
-    if isinstance(cols, _conv_winograd.BlockTiles):
-        return _conv_winograd.block_correlate(cols, w), cols
+    if isinstance(cols, _conv_strided.BlockTiles):
+        return _conv_strided.block_correlate(cols, w), cols
     if _framed(cols):
         return _conv_frames.correlate(cols, w), cols
     if last:
@@ -309,8 +308,8 @@ def _conv_input_grad(g, w, x_shape, stride, padding):
     if _channels_last(g, c):
         if _conv_winograd.input_grad_fits(g.shape, w, sh, sw, ph, pw):
             return _conv_winograd.input_grad(_as_channels_last(g), w, padding)
-        if _conv_winograd.block_input_grad_fits(g.shape, w, x_shape, sh, sw, ph, pw):
-            return _conv_winograd.block_input_grad(_as_channels_last(g), w, x_shape, sh, padding)
+        if _conv_strided.block_input_grad_fits(g.shape, w, x_shape, sh, sw, ph, pw):
+            return _conv_strided.block_input_grad(_as_channels_last(g), w, x_shape, sh, padding)
         if _conv_frames.input_grad_fits(g.shape, w, sh, sw, ph, pw):
             return _conv_frames.input_grad(g, w, x_shape, padding)
         if kh % sh == 0 and kw % sw == 0:
@@ -371,8 +370,8 @@ def _conv_weight_grad(x, g, kernel_size, stride, padding, cols=None):
         cols = _patches(x, kh, kw, sh, sw, ph, pw, last)
     if isinstance(cols, _conv_winograd.Tiles):
         return _conv_winograd.weight_grad(cols, _as_channels_last(g))
-    if isinstance(cols, _conv_winograd.BlockTiles):
-        return _conv_winograd.block_weight_grad(cols, _as_channels_last(g))
+    if isinstance(cols, _conv_strided.BlockTiles):
+        return _conv_strided.block_weight_grad(cols, _as_channels_last(g))
     if _framed(cols):
         return _conv_frames.weight_grad(cols, g)
     gw = _rows(g, last).T @ cols                                        # (O, K)

@@ -1,5 +1,5 @@
-"""Convolutions by Winograd's minimal filtering: 3x3 and 2x2 kernels at stride 1, and kernels of
-s r taps at stride s (DCGAN's 4x4 / 2) as r-tap ones over s x s blocks of pixels (NumPy).
+"""3x3 and 2x2 convolutions at stride 1 by Winograd's minimal filtering F(4x4, 3x3), F(2x2, 3x3)
+and F(4x4, 2x2) (NumPy).
 
 A fast path of ``_conv_arrays.py`` (``tinygen.fast_paths``); Lavin and Gray, "Fast
 Algorithms for Convolutional Neural Networks" (2016). In one dimension, m outputs of a
@@ -39,7 +39,7 @@ sizes get one more row or column of tiles, cut off.
 
 Other kernel sizes r are the same with a = m + r - 1 (tiles overlapping by r - 1): 2x2
 kernels go by F(4x4, 2x2) (``F42``, points 1, -1, 1/2, -1/2), 25 products for 16 outputs
-where the direct sum takes 64. They arise from the stride: see the end of this file.
+where the direct sum takes 64. They arise from the stride: ``_conv_strided.py``.
 
 Gradients. The input gradient is the correlation of g with the flipped kernel at
 padding 2 - p (``_conv_frames``'s note): the same three steps. The weight gradient
@@ -178,17 +178,22 @@ def fits(x_shape, kh, kw, sh, sw, ph, pw, w=None, itemsize=4):
     """True for an r x r kernel of ``CHOICES`` (3x3, 2x2) at stride 1 with padding below r (so that
     the input gradient, at padding r - 1 - p, fits too), enough tiles, channels and work, tiles
     not too large and no zero weight in w (above)."""
-    n, c, h, wd = x_shape
-    ho, wo = h + 2 * ph - kh + 1, wd + 2 * pw - kw + 1
-    if kh != kw or (sh, sw) != (1, 1) or not (0 <= ph < kh and 0 <= pw < kw and ho >= 1 and wo >= 1):
+    if kh != kw or (sh, sw) != (1, 1) or (w is not None and np.count_nonzero(w) != w.size):
         return False
-    f = transform_for(n, ho, wo, kh)
-    o = c if w is None else w.shape[0]
+    return fits_geometry(x_shape, kh, ph, pw, x_shape[1] if w is None else w.shape[0], itemsize)
+
+
+def fits_geometry(x_shape, r, ph, pw, o, itemsize):
+    """``fits``'s rules of size for an r x r kernel at stride 1 and o output channels."""
+    n, c, h, wd = x_shape
+    ho, wo = h + 2 * ph - r + 1, wd + 2 * pw - r + 1
+    if not (0 <= ph < r and 0 <= pw < r and ho >= 1 and wo >= 1):
+        return False
+    f = transform_for(n, ho, wo, r)
     if f is None or min(c, o) < MIN_CHANNELS or n * ho * wo * c * o < MIN_WORK:
         return False
     th, tw = _tile_counts(ho, wo, f.m)
-    return (f.a ** 2 * n * th * tw * c * itemsize <= MAX_BYTES
-            and (w is None or np.count_nonzero(w) == w.size))
+    return f.a ** 2 * n * th * tw * c * itemsize <= MAX_BYTES
 
 
 def input_grad_fits(g_shape, w, sh, sw, ph, pw):
@@ -211,18 +216,18 @@ def tiles(x, ph, pw, r=3, transform=None):
     """V of x (N, C, H, W), any memory order, padded by (ph, pw), for an r x r kernel: V = B^T d B
     of every a x a tile, by ``transform`` (by default the one ``transform_for`` the output picks)."""
     n, c, h, wd = x.shape
-    f, (th, tw) = _transform_and_tiles(n, h + 2 * ph - r + 1, wd + 2 * pw - r + 1, r, transform)
+    f, (th, tw) = transform_and_tiles(n, h + 2 * ph - r + 1, wd + 2 * pw - r + 1, r, transform)
     xp = np.zeros((f.m * tw + r - 1, f.m * th + r - 1, n, c), dtype=x.dtype)     # (Wp, Hp, N, C)
     xp[pw:pw + wd, ph:ph + h] = x.transpose(3, 2, 0, 1)
-    return Tiles(_transformed(xp, f, th, tw), x.shape, (ph, pw), (th, tw), f)
+    return Tiles(transformed(xp, f, th, tw), x.shape, (ph, pw), (th, tw), f)
 
 
-def _transform_and_tiles(n, ho, wo, r, transform=None):
+def transform_and_tiles(n, ho, wo, r, transform=None):
     f = transform or transform_for(n, ho, wo, r) or CHOICES[r][-1][0]
     return f, _tile_counts(ho, wo, f.m)
 
 
-def _transformed(xp, f, th, tw):
+def transformed(xp, f, th, tw):
     """V (a^2, Tw Th N, C) of the padded input xp (Wp, Hp, N, C), contiguous."""
     _, hp, n, c = xp.shape
     bt = f.bt.astype(xp.dtype)
@@ -293,99 +298,3 @@ def weight_grad(t, g):
     dm = np.matmul(a, z.reshape(f.m, -1))                                 # ... then e: dM[k, l]
     du = np.matmul(t.v.transpose(0, 2, 1), dm.reshape(f.a ** 2, tw * th * n, o))   # (a^2, C, O)
     return _kernel_adjoint(du, f)
-
-
-# --- stride s: a kernel of s r taps as one of r taps over s x s blocks ---------------------
-#
-# With xp the padded input cut into s x s blocks (its sides multiples of s),
-#
-#     X[n, (a, b, c), u, v] = xp[n, c, s u + a, s v + b],    w'[o, (a, b, c), i, j] = w[o, c, s i + a, s j + b]
-#
-# (a, b < s; i, j < r), the stride-s convolution is the stride-1 one of X with w':
-#
-#     y[n, o, p, q] = sum_{c, i, j, a, b} w[o, c, s i + a, s j + b] xp[n, c, s (p + i) + a, s (q + j) + b]
-#                   = conv2d(X, w')[n, o, p, q]
-#
-# so DCGAN's 4x4 kernels at stride 2 are 2x2 kernels over four times the channels, which
-# F(4, 2) computes in 25 GEMMs: 25 / 16 x 4 C multiply-adds per output pixel and output
-# channel, where im2col takes 16 C (2.56x fewer). The input gradient is X's (``input_grad``
-# with w'), put back out of the blocks; the weight gradient is w''s (``weight_grad``), its
-# taps put back. Measured (1 thread, Zen 4, forward + both gradients through the ops, on
-# benchmarks/conv.py's arrays, in alternating rounds): conv2d of 64 images at 14 x 14, 64 -> 128
-# channels, 33.5 -> 25.8 ms; conv_transpose2d at 7 x 7, 128 -> 64, 32.2 -> 25.6; DCGAN's and
-# InfoGAN's steps at 28 x 28 0.88 and 0.89 of their time by im2col. Padded sides that are not
-# multiples of s, and outputs of few tiles (4 x 4 tiles for a 2 x 2 output: ``MAX_WASTE``),
-# stay with im2col.
-
-class BlockTiles:
-    """Tiles of X (above), the stride s and the input's shape and padding."""
-
-    def __init__(self, tiles, stride, x_shape, padding):
-        self.tiles, self.stride, self.x_shape, self.padding = tiles, stride, x_shape, padding
-
-
-def _blocks_shape(x_shape, s, ph, pw):
-    n, c, h, w = x_shape
-    return n, s * s * c, (h + 2 * ph) // s, (w + 2 * pw) // s
-
-
-def block_fits(x_shape, kh, kw, sh, sw, ph, pw, w=None, itemsize=4):
-    """True for a square kernel of s r taps at a stride s > 1 (r a kernel of ``CHOICES``), padded
-    sides that are multiples of s, and X's stride-1 convolution ``fits``."""
-    n, c, h, wd = x_shape
-    s = sh
-    if s == 1 or sw != s or kh != kw or kh % s or (h + 2 * ph) % s or (wd + 2 * pw) % s:
-        return False
-    w_blocks = None if w is None else block_weight(w, s)
-    return fits(_blocks_shape(x_shape, s, ph, pw), kh // s, kw // s, 1, 1, 0, 0, w_blocks, itemsize)
-
-
-def block_input_grad_fits(g_shape, w, x_shape, sh, sw, ph, pw):
-    """True when ``block_input_grad`` applies: the same conditions, read from w and the input's shape."""
-    if not block_fits(x_shape, *w.shape[2:], sh, sw, ph, pw, None, w.itemsize):
-        return False
-    return input_grad_fits(g_shape, block_weight(w, sh), 1, 1, 0, 0)
-
-
-def block_weight(w, s):
-    """w' (O, s s C, r, r) of w (O, C, s r, s r): w'[o, (a, b, c), i, j] = w[o, c, s i + a, s j + b]."""
-    o, c, k = w.shape[:3]
-    r = k // s
-    return w.reshape(o, c, r, s, r, s).transpose(0, 3, 5, 1, 2, 4).reshape(o, s * s * c, r, r)
-
-
-def block_tiles(xp, kernel, stride, x_shape, padding):
-    """X's tiles from xp (N, Hp, Wp, C), x (of ``x_shape``) padded channels-last: one copy into the
-    blocks, laid out as ``tiles`` transforms them ((Wb, Hb, N, (a, b, c))), then the transforms."""
-    n, hp, wp, c = xp.shape
-    s, r = stride, kernel // stride
-    hb, wb = hp // s, wp // s
-    f, (th, tw) = _transform_and_tiles(n, hb - r + 1, wb - r + 1, r)
-    blocks = np.zeros((f.m * tw + r - 1, f.m * th + r - 1, n, s, s, c), dtype=xp.dtype)
-    blocks[:wb, :hb] = xp.reshape(n, hb, s, wb, s, c).transpose(3, 1, 0, 2, 4, 5)
-    v = _transformed(blocks.reshape(blocks.shape[:3] + (s * s * c,)), f, th, tw)
-    return BlockTiles(Tiles(v, (n, s * s * c, hb, wb), (0, 0), (th, tw), f), s, x_shape, padding)
-
-
-def block_correlate(bt, w):
-    """conv2d(x, w) at stride s from x's ``BlockTiles``."""
-    return correlate(bt.tiles, block_weight(w, bt.stride))
-
-
-def block_input_grad(g, w, x_shape, stride, padding):
-    """conv2d's input gradient at stride s (= conv_transpose2d(g, w)): X's gradient, back out of its blocks."""
-    n, c, h, wd = x_shape
-    s, (ph, pw) = stride, padding
-    gx = input_grad(g, block_weight(w, s), (0, 0))                       # (N, s s C, Hb, Wb)
-    hb, wb = gx.shape[2:]
-    out = np.empty((n, hb, s, wb, s, c), dtype=gx.dtype)
-    out[...] = gx.transpose(0, 2, 3, 1).reshape(n, hb, wb, s, s, c).transpose(0, 1, 3, 2, 4, 5)
-    return out.reshape(n, hb * s, wb * s, c)[:, ph:ph + h, pw:pw + wd].transpose(0, 3, 1, 2)
-
-
-def block_weight_grad(bt, g):
-    """dL/dw (O, C, s r, s r) from x's ``BlockTiles`` and g: w''s gradient with its taps put back."""
-    gw = weight_grad(bt.tiles, g)                                         # (O, s s C, r, r)
-    o, _, r = gw.shape[:3]
-    s, c = bt.stride, bt.x_shape[1]
-    return gw.reshape(o, s, s, c, r, r).transpose(0, 3, 4, 1, 5, 2).reshape(o, c, r * s, r * s)
