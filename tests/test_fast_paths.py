@@ -561,8 +561,8 @@ def test_winograd_by_blocks_equals_the_reference(data):
     """Kernels of s r taps at stride s (4x4 / 2, 6x6 / 2, 6x6 / 3, 9x9 / 3) as r-tap kernels over
     s x s blocks (``_conv_strided``, forced):
     conv2d, conv_transpose2d and every gradient equal the reference paths, over drawn rectangular
-    images (padded sides that are multiples of s or not), channels, batch and paddings, in float64
-    to 1e-12 and in float32 to 2e-5."""
+    images (padded sides that are multiples of s or not), channels, batch, paddings and output
+    paddings, in float64 to 1e-12 and in float32 to 2e-5."""
     monkeypatch = pytest.MonkeyPatch()
     try:
         calls = _winograd_forced(monkeypatch, data.draw(st.sampled_from(["F4", "F2"])))
@@ -574,6 +574,7 @@ def test_winograd_by_blocks_equals_the_reference(data):
         w = data.draw(st.integers(max(1, k - 2 * pw), k - 2 * pw + 3 * s + 1))
         h2, w2 = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4))          # conv_transpose2d's input
         pt = (min(ph, ((h2 - 1) * s + k - 1) // 2), min(pw, ((w2 - 1) * s + k - 1) // 2))
+        extra = (data.draw(st.integers(0, s - 1)), data.draw(st.integers(0, s - 1)))   # output_padding: rows no output reads
         dtype = data.draw(st.sampled_from([np.float64, np.float32]))
         rng = np.random.default_rng(data.draw(st.integers(0, 99)))
         x, x2 = rng.standard_normal((n, c, h, w)).astype(dtype), rng.standard_normal((n, c, h2, w2)).astype(dtype)
@@ -581,7 +582,8 @@ def test_winograd_by_blocks_equals_the_reference(data):
 
         def convs():
             conv = _value_and_grads(lambda a, q: F.conv2d(a, q, stride=s, padding=(ph, pw)), x, wc)
-            return conv + _value_and_grads(lambda a, q: F.conv_transpose2d(a, q, stride=s, padding=pt), x2, wt)
+            return conv + _value_and_grads(
+                lambda a, q: F.conv_transpose2d(a, q, stride=s, padding=pt, output_padding=extra), x2, wt)
         fast, reference = _both(convs)
         assert {"block_correlate", "block_input_grad", "block_weight_grad"} <= set(calls)
         tol = 1e-12 if dtype == np.float64 else 2e-5
