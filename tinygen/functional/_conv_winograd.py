@@ -42,7 +42,7 @@ kernels go by F(4x4, 2x2) (``F42``, points 1, -1, 1/2, -1/2), 25 products for 16
 where the direct sum takes 64. They arise from the stride: ``_conv_strided.py``.
 
 Gradients. The input gradient is the correlation of g with the flipped kernel at
-padding 2 - p (``_conv_frames``'s note): the same three steps. The weight gradient
+padding r - 1 - p (``_conv_frames``'s note): the same three steps. The weight gradient
 reads V kept from the forward: with dM = the adjoint of the output transform applied
 to g (per tile, A gY_tile A^T),
 
@@ -212,18 +212,20 @@ def _runs(a, shape, steps):
     return as_strided(a, shape, tuple(k * a.itemsize for k in steps), writeable=False)
 
 
-def tiles(x, ph, pw, r=3, transform=None):
+def tiles(x, ph, pw, r=3):
     """V of x (N, C, H, W), any memory order, padded by (ph, pw), for an r x r kernel: V = B^T d B
-    of every a x a tile, by ``transform`` (by default the one ``transform_for`` the output picks)."""
+    of every a x a tile, by the transform ``transform_for`` the output picks."""
     n, c, h, wd = x.shape
-    f, (th, tw) = transform_and_tiles(n, h + 2 * ph - r + 1, wd + 2 * pw - r + 1, r, transform)
+    f, (th, tw) = transform_and_tiles(n, h + 2 * ph - r + 1, wd + 2 * pw - r + 1, r)
     xp = np.zeros((f.m * tw + r - 1, f.m * th + r - 1, n, c), dtype=x.dtype)     # (Wp, Hp, N, C)
     xp[pw:pw + wd, ph:ph + h] = x.transpose(3, 2, 0, 1)
     return Tiles(transformed(xp, f, th, tw), x.shape, (ph, pw), (th, tw), f)
 
 
-def transform_and_tiles(n, ho, wo, r, transform=None):
-    f = transform or transform_for(n, ho, wo, r) or CHOICES[r][-1][0]
+def transform_and_tiles(n, ho, wo, r):
+    """(the transform for an (N, Ho, Wo) output, its tile counts (Th, Tw)); the callers asked
+    ``fits`` first, and where they did not (a forced test) the last of ``CHOICES[r]``."""
+    f = transform_for(n, ho, wo, r) or CHOICES[r][-1][0]
     return f, _tile_counts(ho, wo, f.m)
 
 
