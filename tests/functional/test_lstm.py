@@ -181,6 +181,24 @@ def test_cell_functions_follow_the_kernel_contract():
     np.testing.assert_allclose(dc_prev, dct * f, atol=1e-14)
 
 
+
+@given(N=st.integers(1, 9), H=st.integers(1, 6), dtype=st.sampled_from([np.float32, np.float64]))
+@fast(20)
+def test_cell_in_gate_rows_is_the_transposed_cell(N, H, dtype):
+    """The PixelRNN scans' layout (a ``gate_rows`` workspace: pre (4H, N), each gate H whole rows) runs
+    the same arithmetic as the (N, 4H) cell on the transposed arrays: bit for bit, forward and backward."""
+    from tinygen.functional._scan_arrays import _Workspace, _cell_backward, _cell_forward
+    rng = np.random.default_rng(N * 7 + H)
+    pre, c_prev, dh, dc = (rng.standard_normal(s).astype(dtype) for s in ((N, 4 * H), (N, H), (N, H), (N, H)))
+    h, c, gates = _cell_forward(pre.copy(), c_prev)
+    dpre, dc_prev = _cell_backward(gates, c_prev, c, dh, dc.copy())
+    ws = _Workspace(np, N, H, dtype, gate_rows=True)
+    h_r, c_r, gates_r = _cell_forward(pre.T.copy(), c_prev.T.copy(), ws=ws)
+    dpre_r, dc_prev_r = _cell_backward(gates_r, c_prev.T.copy(), c_r, dh.T.copy(), dc.T.copy(), ws=ws)
+    for rows, cols in ((h_r, h), (c_r, c), (gates_r, gates), (dpre_r, dpre), (dc_prev_r, dc_prev)):
+        assert rows.shape == cols.shape[::-1]
+        np.testing.assert_array_equal(rows, cols.T)
+
 # --- gradients of a subset of the outputs ------------------------------------------
 
 @pytest.mark.parametrize("which", [0, 1, 2])

@@ -8,6 +8,7 @@ import threading
 import numpy as np
 
 from ..backend import get_array_module
+from ._numpy_blas import add_product
 
 
 # --- one step of the cell, on arrays ----------------------------------------
@@ -15,42 +16,56 @@ from ..backend import get_array_module
 class _Workspace:
     """Constants and scratch arrays of the NumPy cell for one (N, H, dtype), made once per scan.
 
-    The per-column constants are stored as full (N, 4H) arrays: NumPy runs a same-shape
-    ufunc in one contiguous loop, but a (4H,) row broadcast over N rows as N short loops.
+    The per-column constants are stored as full arrays of the gates' shape: NumPy runs a
+    same-shape ufunc in one contiguous loop, but a (4H,) row broadcast over N rows as N
+    short loops. ``gate_rows``: the PixelRNN scans' layout, gates (4H, N) with each gate a
+    block of H whole rows, so that i, f, g and o are contiguous (as columns of (N, 4H), a
+    product of two gates runs N loops of H numbers: 9x slower at H = 16, measured).
     """
 
-    def __init__(self, xp, N, H, dtype):
+    def __init__(self, xp, N, H, dtype, gate_rows=False):
         s = xp.full(4 * H, 0.5, dtype=dtype)   # s: 1/2 on the sigmoid gates i, f, o; 1 on g
         s[2 * H:3 * H] = 1
-        self.s = xp.ascontiguousarray(xp.broadcast_to(s, (N, 4 * H)))
+        shape = (4 * H, N) if gate_rows else (N, 4 * H)
+        self.s = xp.ascontiguousarray(xp.broadcast_to(s[:, None] if gate_rows else s, shape))
         self.shift = 1 - self.s                # gates = s tanh(s pre) + (1 - s)
         self.lo = 1 - 2 * self.s               # each activation's lower bound: 0, or -1 for tanh
-        self.tmp = xp.empty((N, 4 * H), dtype)
-        self.tmp_h = xp.empty((N, H), dtype)
+        self.tmp = xp.empty(shape, dtype)
+        self.tmp_h = xp.empty((H, N) if gate_rows else (N, H), dtype)
+        self.gate_rows = gate_rows
+
+
+def _split_gates(a, H, gate_rows):
+    """The blocks [i, f, g, o] of a: H columns each of (N, 4H), or H rows each of (4H, N)."""
+    if gate_rows:
+        return a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+    return a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
 
 
 def _cell_forward(pre, c_prev, out=None, ws=None):
     """pre (N, 4H), c_{t-1} (N, H) -> (h_t, c_t, gates) with gates = activated [i, f, g, o].
 
     ``out=(h, c, gates)`` writes into given arrays; on the CPU ``gates`` may be ``pre``
-    itself (the scan activates its buffer in place). ``ws``: a ``_Workspace`` to reuse.
+    itself (the scan activates its buffer in place). ``ws``: a ``_Workspace`` to reuse; one
+    made with ``gate_rows`` takes every array transposed (pre (4H, N), c_{t-1} (H, N)).
     """
     xp = get_array_module(pre)
     if xp is not np:  # the GPU: one fused kernel per step
         from .. import cuda
         return _into(out, cuda.lstm_cell_forward(pre, c_prev))
-    N, H = c_prev.shape
+    rows = ws is not None and ws.gate_rows
+    H = c_prev.shape[0] if rows else c_prev.shape[1]
     if ws is None:
-        ws = _Workspace(xp, N, H, pre.dtype)
+        ws = _Workspace(xp, c_prev.shape[0], H, pre.dtype)
     if out is None:
-        out = (xp.empty((N, H), pre.dtype), xp.empty((N, H), pre.dtype), xp.empty_like(pre))
+        out = (xp.empty_like(c_prev), xp.empty_like(c_prev), xp.empty_like(pre))
     h, c, gates = out
     # gates = s tanh(s pre) + (1 - s): three sigmoids and a tanh in one pass of tanh
     xp.multiply(pre, ws.s, out=gates)
     xp.tanh(gates, out=gates)
     gates *= ws.s
     gates += ws.shift
-    i, f, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
+    i, f, g, o = _split_gates(gates, H, rows)
     xp.multiply(f, c_prev, out=c)     # c = f c_prev + i g  (h is scratch for i g)
     xp.multiply(i, g, out=h)
     c += h
@@ -64,20 +79,22 @@ def _cell_backward(gates, c_prev, c, dh, dc, out=None, ws=None):
 
     ``gates`` are the activated [i, f, g, o] of step t; ``c_prev``, ``c`` the cells
     c_{t-1}, c_t. ``out=(dpre, dc_prev)`` writes into given arrays; ``dc_prev`` may be
-    ``dc`` itself (the scan carries one buffer backwards). ``ws``: a ``_Workspace`` to reuse.
+    ``dc`` itself (the scan carries one buffer backwards). ``ws``: a ``_Workspace`` to reuse
+    (with ``gate_rows``: every array transposed, as for ``_cell_forward``).
     """
     xp = get_array_module(gates)
     if xp is not np:
         from .. import cuda
         return _into(out, cuda.lstm_cell_backward(gates, c_prev, c, dh, dc))
-    N, H = c.shape
+    rows = ws is not None and ws.gate_rows
+    H = c.shape[0] if rows else c.shape[1]
     if ws is None:
-        ws = _Workspace(xp, N, H, gates.dtype)
+        ws = _Workspace(xp, c.shape[0], H, gates.dtype)
     if out is None:
         out = (xp.empty_like(gates), xp.empty_like(c))
     dpre, dc_prev = out
-    i, f, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
-    di, df, dg, do = dpre[:, :H], dpre[:, H:2 * H], dpre[:, 2 * H:3 * H], dpre[:, 3 * H:]
+    i, f, g, o = _split_gates(gates, H, rows)
+    di, df, dg, do = _split_gates(dpre, H, rows)
     tc = xp.tanh(c, out=ws.tmp_h)
     xp.multiply(dh, tc, out=do)       # h = o tanh(c):  dL/do = dh tanh(c)
     tc *= tc                          # dL/dc = dc + dh o (1 - tanh(c)^2)
@@ -141,7 +158,14 @@ class _Recycler:
 _recycler = _Recycler()
 
 
-# --- the scan, on arrays in the layout (T, N, S, channels) --------------------------
+# --- the PixelRNN scans ------------------------------------------------------------------
+#
+# Two layouts of the same arrays, t the scan's step, s the position along the line:
+#   gate rows (T, C, N, S)   the NumPy cell: a step's gates are (4h, N S), each gate a block of
+#                            whole rows (``_Workspace``), and each matmul is w (4h, K h) @ an
+#                            im2col of the line (K h, N S)
+#   lines     (T, N, S, C)   the GPU step kernels (``kernels/pixelrnn.cu``): a step is a plain
+#                            (N S, 4h) cell
 
 def _overlap(S, d):
     """(positions s, positions s + d) along a line of S where both lie on it, or None."""
@@ -150,60 +174,66 @@ def _overlap(S, d):
     return (slice(0, S - d), slice(d, S)) if d >= 0 else (slice(-d, S), slice(0, S + d))
 
 
-def _add_shifted(dst, src, d):
-    """dst[..., s, :] += src[..., s + d, :] wherever 0 <= s + d < S (zero padding elsewhere)."""
-    both = _overlap(dst.shape[-2], d)
-    if both is not None:
-        dst[..., both[0], :] += src[..., both[1], :]
+def _along(ndim, axis, where):
+    """The index that takes ``where`` along ``axis`` and everything along the other axes."""
+    index = [slice(None)] * ndim
+    index[axis] = where
+    return tuple(index)
 
 
-def _copy_shifted(dst, src, d):
-    """dst[..., s, :] = src[..., s + d, :] wherever 0 <= s + d < S; the rest of dst is left as it is."""
-    both = _overlap(dst.shape[-2], d)
+def _add_shifted(dst, src, d, axis=-1):
+    """dst[.., s, ..] += src[.., s + d, ..] along ``axis`` wherever 0 <= s + d < S (zero padding elsewhere)."""
+    both = _overlap(dst.shape[axis], d)
     if both is not None:
-        dst[..., both[0], :] = src[..., both[1], :]
+        dst[_along(dst.ndim, axis, both[0])] += src[_along(src.ndim, axis, both[1])]
+
+
+def _copy_shifted(dst, src, d, axis=-1):
+    """dst[.., s, ..] = src[.., s + d, ..] along ``axis`` wherever 0 <= s + d < S; the rest of dst is left as it is."""
+    both = _overlap(dst.shape[axis], d)
+    if both is not None:
+        dst[_along(dst.ndim, axis, both[0])] = src[_along(src.ndim, axis, both[1])]
 
 
 def _scan_forward(G, w_ss, pad, step=None):
-    """Run the scan over G (T, N, S, 4h), which holds x_t + b on entry and the gates on exit.
+    """Run the scan over G, which holds x_t + b on entry and the gates on exit: (T, 4h, N, S) in
+    gate rows for the NumPy cell, or (T, N, S, 4h) in lines for ``step``, a GPU step function
+    (``tinygen.cuda.row_lstm_step_forward`` or its like).
 
-    Returns hs, cs (T + 1, N, S, h) with hs[0] = cs[0] = 0 and hs[t + 1] = h_t.
-    ``step``: a GPU step function (``tinygen.cuda.row_lstm_step_forward`` or its like);
-    None runs the NumPy cell.
+    Returns hs, cs (T + 1, h, N, S) (lines: (T + 1, N, S, h)) with hs[0] = cs[0] = 0 and hs[t + 1] = h_t.
     """
+    if step is not None:
+        return _scan_forward_kernels(G, w_ss, step)
+    xp = get_array_module(G)
+    T, H4, N, S = G.shape
+    H, K, M = H4 // 4, w_ss.shape[2], N * S
+    hs = xp.empty((T + 1, H, N, S), G.dtype)
+    cs = _recycler.empty(xp, (T + 1, H, N, S), G.dtype)
+    hs[0], cs[0] = 0, 0
+    # hcol[k, c, n, s] = h_{t-1}[c, n, s + k - pad], zero off the line (those entries are never written):
+    # an im2col of the line, so that one GEMM adds sum_k w_k h_{t-1}[s + k - pad] to pre_t
+    hcol = xp.zeros((K, H, N, S), G.dtype)
+    w_col = xp.ascontiguousarray(w_ss.transpose(0, 2, 1).reshape(H4, K * H), dtype=G.dtype)  # [o, (k, c)]
+    ws = _Workspace(xp, M, H, G.dtype, gate_rows=True)
+    for t in range(T):
+        g = G[t].reshape(H4, M)
+        if t > 0:   # h_{-1} = 0: the first step has no state-to-state term
+            for k in range(K):
+                _copy_shifted(hcol[k], hs[t], k - pad)
+            add_product(g, w_col, hcol.reshape(K * H, M))
+        _cell_forward(g, cs[t].reshape(H, M), out=(hs[t + 1].reshape(H, M), cs[t + 1].reshape(H, M), g), ws=ws)
+    return hs, cs
+
+
+def _scan_forward_kernels(G, w_ss, step):
+    """The forward scan on a GPU, in lines: P = h_{t-1} @ [w_0^T | .. | w_{K-1}^T] per step, whose
+    shifted sums the step kernel adds into pre_t as it activates the cell."""
     xp = get_array_module(G)
     T, N, S, H4 = G.shape
     H, K = H4 // 4, w_ss.shape[2]
     hs = xp.empty((T + 1, N, S, H), G.dtype)
     cs = _recycler.empty(xp, (T + 1, N, S, H), G.dtype)
     hs[0], cs[0] = 0, 0
-    if step is not None:
-        return _scan_forward_kernels(G, w_ss, hs, cs, step)
-    # hcol[n, s, k] = h_{t-1}[n, s + k - pad], zero off the line (those entries are never written):
-    # an im2col of the line, so that one GEMM gives sum_k w_k h_{t-1}[s + k - pad], added to pre_t once
-    hcol = xp.zeros((N, S, K, H), G.dtype)
-    w_col = xp.ascontiguousarray(w_ss.transpose(2, 1, 0).reshape(K * H, H4), dtype=G.dtype)  # [(k, c), o]
-    prod = xp.empty((N * S, H4), G.dtype)
-    ws = _Workspace(xp, N * S, H, G.dtype)
-    for t in range(T):
-        g = G[t]
-        if t > 0:   # h_{-1} = 0: the first step has no state-to-state term
-            for k in range(K):
-                _copy_shifted(hcol[:, :, k], hs[t], k - pad)
-            xp.matmul(hcol.reshape(N * S, K * H), w_col, out=prod)
-            g += prod.reshape(N, S, H4)
-        _cell_forward(g.reshape(N * S, H4), cs[t].reshape(N * S, H),
-                      out=(hs[t + 1].reshape(N * S, H), cs[t + 1].reshape(N * S, H), g.reshape(N * S, H4)),
-                      ws=ws)
-    return hs, cs
-
-
-def _scan_forward_kernels(G, w_ss, hs, cs, step):
-    """The forward scan on a GPU: P = h_{t-1} @ [w_0^T | .. | w_{K-1}^T] per step, whose shifted
-    sums the step kernel adds into pre_t as it activates the cell."""
-    xp = get_array_module(G)
-    T, N, S, H4 = G.shape
-    H, K = H4 // 4, w_ss.shape[2]
     # w_taps[c, k*4h + o] = w_ss[o, c, k]: every tap's product with h_{t-1} in one matmul
     w_taps = xp.ascontiguousarray(w_ss.transpose(1, 2, 0).reshape(H, K * H4), dtype=G.dtype)
     P = xp.empty((N, S, K, H4), G.dtype)
@@ -215,41 +245,64 @@ def _scan_forward_kernels(G, w_ss, hs, cs, step):
 
 
 def _scan_backward(G, cs, w_ss, gy, pad, step=None):
-    """BPTT: gates G (T, N, S, 4h), cells cs, output gradient gy (T, N, S, h) -> dpre (T, N, S, 4h)."""
+    """BPTT: gates G, cells cs, output gradient gy -> dpre, in gate rows ((T, 4h, N, S), gy (T, h, N, S))
+    for the NumPy cell, in lines for ``step``, a GPU step function."""
+    if step is not None:
+        return _scan_backward_kernels(G, cs, w_ss, gy, step)
+    xp = get_array_module(G)
+    T, H4, N, S = G.shape
+    H, K, M = H4 // 4, w_ss.shape[2], N * S
+    D = _recycler.empty(xp, G.shape, G.dtype)
+    dc = xp.zeros((H, M), G.dtype)              # dL/dc_t, carried back in place
+    dh = xp.empty((H, N, S), G.dtype)
+    Q = xp.empty((K, H, N, S), G.dtype)         # Q[k] = w_k^T dpre_{t+1}, from the step after this one
+    # w_back[(k, c), o] = w_ss[o, c, k]: every tap's Q in one matmul
+    w_back = xp.ascontiguousarray(w_ss.transpose(2, 1, 0).reshape(K * H, H4), dtype=G.dtype)
+    ws = _Workspace(xp, M, H, G.dtype, gate_rows=True)
+    for t in range(T - 1, -1, -1):
+        dh[...] = gy[t]
+        if t < T - 1:
+            for k in range(K):
+                _add_shifted(dh, Q[k], pad - k)  # h_t[s] fed pre_{t+1}[s - k + pad]
+        _cell_backward(G[t].reshape(H4, M), cs[t].reshape(H, M), cs[t + 1].reshape(H, M), dh.reshape(H, M), dc,
+                       out=(D[t].reshape(H4, M), dc), ws=ws)
+        if t > 0:
+            xp.matmul(w_back, D[t].reshape(H4, M), out=Q.reshape(K * H, M))
+    return D
+
+
+def _scan_backward_kernels(G, cs, w_ss, gy, step):
+    """BPTT on a GPU, in lines: G (T, N, S, 4h), gy (T, N, S, h) -> dpre (T, N, S, 4h)."""
     xp = get_array_module(G)
     T, N, S, H4 = G.shape
     H, K = H4 // 4, w_ss.shape[2]
     D = _recycler.empty(xp, G.shape, G.dtype)
-    dc = xp.zeros((N, S, H), G.dtype)           # dL/dc_t, carried back in place
-    dh = xp.empty((N, S, H), G.dtype)
+    dc = xp.zeros((N, S, H), G.dtype)
     Q = xp.empty((N, S, K, H), G.dtype)
     # w_back[o, k*h + c] = w_ss[o, c, k]: Q[s, k] = w_k^T dpre[s] for every tap in one matmul
     w_back = xp.ascontiguousarray(w_ss.transpose(0, 2, 1).reshape(H4, K * H), dtype=G.dtype)
-    ws = _Workspace(xp, N * S, H, G.dtype) if step is None else None
     for t in range(T - 1, -1, -1):
-        q = Q if t < T - 1 else None             # Q holds w_k^T dpre_{t+1}, from the step after this one
-        if step is not None:
-            step(G[t], cs[t], cs[t + 1], gy[t], q, dc, out=(D[t], dc))
-        else:
-            dh[...] = gy[t]
-            if q is not None:
-                for k in range(K):
-                    _add_shifted(dh, Q[:, :, k], pad - k)  # h_t[s] fed pre_{t+1}[s - k + pad]
-            _cell_backward(G[t].reshape(N * S, H4), cs[t].reshape(N * S, H), cs[t + 1].reshape(N * S, H),
-                           dh.reshape(N * S, H), dc.reshape(N * S, H),
-                           out=(D[t].reshape(N * S, H4), dc.reshape(N * S, H)), ws=ws)
+        step(G[t], cs[t], cs[t + 1], gy[t], Q if t < T - 1 else None, dc, out=(D[t], dc))
         if t > 0:
             xp.matmul(D[t].reshape(N * S, H4), w_back, out=Q.reshape(N * S, K * H))
     return D
 
 
-def _weight_grad(D, hs, K, pad):
-    """dw_ss[o, c, k] = sum over t, n, s of dpre_t[s, o] h_{t-1}[s + k - pad, c]: one matmul on an im2col."""
+def _weight_grad(D, hs, K, pad, gate_rows=True):
+    """dw_ss[o, c, k] = sum over t, n, s of dpre_t[o, n, s] h_{t-1}[c, n, s + k - pad]: matmuls on an
+    im2col of h, for D and hs in gate rows (or, ``gate_rows=False``, in lines)."""
     xp = get_array_module(D)
-    T, N, S, H4 = D.shape
-    H = H4 // 4
-    cols = xp.zeros((T, N, S, K, H), D.dtype)   # cols[t, n, s, k] = h_{t-1}[n, s + k - pad] (0 outside)
-    for k in range(K):
-        _copy_shifted(cols[:, :, :, k], hs[:-1], k - pad)
-    dw = D.reshape(-1, H4).T @ cols.reshape(-1, K * H)      # (4h, K h)
+    H4 = D.shape[1] if gate_rows else D.shape[3]
+    H, T = H4 // 4, D.shape[0]
+    if gate_rows:
+        cols = xp.zeros((T, K) + hs.shape[1:], D.dtype)   # cols[t, k, c, n, s] = h_{t-1}[c, n, s + k - pad]
+        for k in range(K):
+            _copy_shifted(cols[:, k], hs[:-1], k - pad)
+        # one product per step, summed: D[t] (4h, N S) @ cols[t]^T (N S, K h)
+        dw = xp.matmul(D.reshape(T, H4, -1), cols.reshape(T, K * H, -1).transpose(0, 2, 1)).sum(axis=0)
+    else:
+        cols = xp.zeros(D.shape[:3] + (K, H), D.dtype)     # cols[t, n, s, k] = h_{t-1}[n, s + k - pad]
+        for k in range(K):
+            _copy_shifted(cols[:, :, :, k], hs[:-1], k - pad, axis=-2)
+        dw = D.reshape(-1, H4).T @ cols.reshape(-1, K * H)
     return dw.reshape(H4, K, H).transpose(0, 2, 1)

@@ -37,14 +37,16 @@ convolution of K taps and a left padding of 1:
     row       the rows R       the width W      3
     diagonal  the columns Ws   the rows R       2
 
-Internally the arrays are laid out (T, N, S, channels), so each step is a plain
-(N S, 4h) LSTM cell (the ``F.lstm`` cell functions on the CPU, ``kernels/pixelrnn.cu``
-on a GPU) and the convolution is ONE matmul per step. On the CPU it reads the K
-shifted copies of h_{t-1} side by side (an im2col of the line, zero off its ends):
+Internally each step is one LSTM cell over all N S positions of its line (the ``F.lstm``
+cell functions on the CPU, ``kernels/pixelrnn.cu`` on a GPU) and the convolution is ONE
+matmul per step. On the CPU the arrays are laid out (T, channels, N, S), so that each
+gate of a step is a block of whole rows, and the matmul reads the K shifted copies of
+h_{t-1} stacked (an im2col of the line, zero off its ends):
 
-    hcol[s, k] = h_{t-1}[s + k - 1]       pre_t[s] += hcol[s] (N S, K h) @ [w_0 | .. | w_{K-1}]^T (K h, 4h)
+    hcol[k, :, s] = h_{t-1}[:, s + k - 1]   pre_t += [w_0 | .. | w_{K-1}] (4h, K h) @ hcol (K h, N S)
 
-and on a GPU the products of every tap, whose shifted sums the step kernel adds:
+and on a GPU, laid out (T, N, S, channels), the products of every tap, whose shifted sums
+the step kernel adds:
 
     P = h_{t-1} (N S, h) @ [w_0^T | .. | w_{K-1}^T] (h, K 4h)   P[s', k] = w_k h_{t-1}[s']
     pre_t[s] += P[s + k - 1, k]                                   for each tap k
@@ -158,35 +160,45 @@ class _PixelRNNScan(_Scan):
         if kernels is None and xp is not np:
             kernels = self.gpu_steps()
         dtype = np.result_type(*(a.dtype for a in (x_proj, w_ss, *b_ss)))
-        from_scan = tuple(int(i) for i in np.argsort(self.to_scan))
+        order = self.to_scan if kernels is not None else self.gate_rows()
         # the pre-activation buffer, in the scan's layout; the scan turns it into the gates
-        xs = x_proj.transpose(self.to_scan)
+        xs = x_proj.transpose(order)
         G = _recycler.empty(xp, xs.shape, dtype)
         G[...] = xs
         if b_ss:
-            G += b_ss[0]
+            G += b_ss[0] if kernels is not None else b_ss[0][:, None, None]
         hs, cs = _scan_forward(G, w_ss, self.pad, None if kernels is None else kernels[0])
         self.w_ss, self.gates, self.hs, self.cs = w_ss, G, hs, cs
-        self.kernels, self.from_scan = kernels, from_scan
-        return xp.ascontiguousarray(hs[1:].transpose(from_scan))
+        self.kernels, self.order = kernels, order
+        return xp.ascontiguousarray(hs[1:].transpose(_inverse(order)))
+
+    def gate_rows(self):
+        """The NumPy cell's layout (``_scan_arrays``): (N, 4h, R, W) -> (T, 4h, N, S), each gate whole rows."""
+        t, n, s, c = self.to_scan
+        return t, c, n, s
 
     def backward(self, gh):
         if is_grad_enabled():   # second derivatives: replay the scan in Tensor ops
             x_proj, w_ss, *b_ss = self.inputs
             return _replayed_grads(self, (_pixel_scan_steps(x_proj, w_ss, b_ss, self.to_scan, self.pad),), (gh,))
         xp = get_array_module(self.gates)
-        G, hs, w_ss = self.gates, self.hs, self.w_ss
+        G, hs, w_ss, rows = self.gates, self.hs, self.w_ss, self.kernels is None
         need = self.needs_input_grad
-        gy = xp.ascontiguousarray(gh.data.transpose(self.to_scan), dtype=G.dtype)
-        D = _scan_backward(G, self.cs, w_ss, gy, self.pad, None if self.kernels is None else self.kernels[1])
+        gy = xp.ascontiguousarray(gh.data.transpose(self.order), dtype=G.dtype)
+        D = _scan_backward(G, self.cs, w_ss, gy, self.pad, None if rows else self.kernels[1])
         grads = [
-            D.transpose(self.from_scan).copy() if need[0] else None,   # a copy: D goes back to the recycler
-            _weight_grad(D, hs, w_ss.shape[2], self.pad) if need[1] else None,
+            D.transpose(_inverse(self.order)).copy() if need[0] else None,   # a copy: D goes back to the recycler
+            _weight_grad(D, hs, w_ss.shape[2], self.pad, rows) if need[1] else None,
         ]
         if len(need) > 2:
-            grads.append(D.reshape(-1, D.shape[3]).sum(axis=0) if need[2] else None)
+            grads.append((D.sum(axis=(0, 2, 3)) if rows else D.reshape(-1, D.shape[3]).sum(axis=0))
+                         if need[2] else None)
         _recycler.give(D)
         return tuple(None if g is None else Tensor._make(g) for g in grads)
+
+
+def _inverse(order):
+    return tuple(int(i) for i in np.argsort(order))
 
 
 def _pixel_scan_steps(x_proj, w_ss, b_ss, to_scan, pad):
@@ -209,7 +221,7 @@ def _pixel_scan_steps(x_proj, w_ss, b_ss, to_scan, pad):
         c = f * c + i * g
         h = o * tanh(c)
         ys.append(h)
-    return permute(stack(ys), tuple(int(i) for i in np.argsort(to_scan)))
+    return permute(stack(ys), _inverse(to_scan))
 
 
 class RowLSTMScan(_PixelRNNScan):
