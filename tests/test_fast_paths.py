@@ -650,14 +650,14 @@ def test_winograd_second_derivatives(monkeypatch, transform):
 
 
 def test_winograd_picks_its_transform_and_what_it_declines(monkeypatch):
-    """F(4x4, 3x3) from 64 of its tiles on, F(2x2, 3x3) from 128 of its own, im2col below, each
+    """F(4x4, 3x3) from 64 of its tiles on, F(2x2, 3x3) from 64 of its own, im2col below, each
     where its tiles cut off little of what they compute; the fast path declines a zero
     weight (a masked kernel: its zeros would cancel only to rounding), another kernel size, a
     stride (taken by blocks instead, below), a padding of r or more, few channels, too little
     work and too large tiles."""
     from tinygen.functional import _conv_winograd
     f2, f4, f42 = _conv_winograd.F2, _conv_winograd.F4, _conv_winograd.F42
-    for name, value in (("MIN_WORK", 1 << 19), ("MIN_CHANNELS", 16), ("CHOICES", {3: ((f4, 64), (f2, 128)),
+    for name, value in (("MIN_WORK", 1 << 19), ("MIN_CHANNELS", 16), ("CHOICES", {3: ((f4, 64), (f2, 64)),
                                                                                    2: ((f42, 64),)}),
                         ("MAX_BYTES", 64 << 20), ("MAX_WASTE", 1.35)):
         monkeypatch.setattr(_conv_winograd, name, value)
@@ -665,13 +665,14 @@ def test_winograd_picks_its_transform_and_what_it_declines(monkeypatch):
     assert _conv_winograd.transform_for(15, 8, 8) is f2              # 15 x 4 x 4 of F(2x2)'s
     assert _conv_winograd.transform_for(4, 13, 16) is f4             # 4 x 4 x 4, one row cut off
     assert _conv_winograd.transform_for(5, 13, 11) is f2             # 5 x 4 x 3; 5 x 7 x 6 of F(2x2)'s
-    assert _conv_winograd.transform_for(16, 4, 4) is None            # 16 x 1 x 1; 16 x 2 x 2
+    assert _conv_winograd.transform_for(16, 4, 4) is f2              # 16 x 1 x 1; 16 x 2 x 2
+    assert _conv_winograd.transform_for(15, 4, 4) is None            # 15 x 2 x 2
     assert _conv_winograd.transform_for(16, 7, 7) is f4              # 8 x 8 computed for 7 x 7: 1.31
     assert _conv_winograd.transform_for(8, 10, 10) is f2             # 72 tiles, but 12 x 12 for 10 x 10
     assert _conv_winograd.transform_for(64, 7, 7, 2) is f42          # 2x2 kernels: F(4x4, 2x2)
     assert _conv_winograd.transform_for(64, 2, 2, 2) is None         # 4 x 4 computed for 2 x 2
     assert _conv_winograd.transform_for(64, 8, 8, 5) is None         # no transform for 5x5
-    assert not _conv_winograd.fits((16, 64, 4, 4), 3, 3, 1, 1, 1, 1)    # 1 M of work, 64 tiles
+    assert not _conv_winograd.fits((15, 64, 4, 4), 3, 3, 1, 1, 1, 1)    # 0.98 M of work, 60 tiles
     rng = np.random.default_rng(5)
     w = rng.standard_normal((32, 32, 3, 3))
     assert _conv_winograd.fits((8, 32, 8, 8), 3, 3, 1, 1, 1, 1, w)             # 512 pixels x 32 x 32

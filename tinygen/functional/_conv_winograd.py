@@ -132,8 +132,9 @@ F42 = toom_cook((1, -1, Fraction(1, 2), Fraction(-1, 2)), 4, r=2)
 #   16 images of 8 x 8, 64 channels:   2.6, 1.9, 1.7
 # Each of the a^2 GEMMs has one row per tile, and with few rows they run slowly: F(4, 3) from
 # 64 tiles on (8 images of 8 x 8, 32 tiles: 64 channels 1.16 ms by F(2, 3) against 1.36, 128
-# channels 4.6 against 5.4), F(2, 3) from 128 (16 images of 4 x 4, 64 channels, 64 tiles: im2col
-# 0.70 ms, F(2, 3) 0.81), im2col below (``CHOICES``). In ProGAN's step, F(4, 3) everywhere
+# channels 4.6 against 5.4), F(2, 3) from 64 (16 images of 4 x 4, 64 channels, 64 tiles: im2col
+# 1.54-1.83 ms, F(2, 3) 1.11-1.56, four alternating runs in a slow hour of the machine; 8 images,
+# 32 tiles: 0.87-0.99 ms either way), im2col below (``CHOICES``). In ProGAN's step, F(4, 3) everywhere
 # against F(2, 3) everywhere: 0.83. Below MIN_WORK output pixels x C x O the transforms' calls
 # cost more than they save (8 images of 8 x 8 at 32 channels, 0.52 M: 0.40 ms either way; CycleGAN's
 # step, whose 3x3 layers are 0.52 M each, 0.97 of its time with 2^21). Large images gain as much
@@ -148,7 +149,7 @@ MIN_CHANNELS = 16
 MAX_BYTES = 64 << 20
 MAX_WASTE = 1.35    # a 7 x 7 output in 4 x 4 tiles computes 64 pixels (1.31); 10 x 10, 144 (1.44); 2 x 2, 16
 # for each kernel size r, (transform, the fewest of its tiles it takes), first choice first
-CHOICES = {3: ((F4, 64), (F2, 128)), 2: ((F42, 64),)}
+CHOICES = {3: ((F4, 64), (F2, 64)), 2: ((F42, 64),)}
 
 
 def transform_for(n, ho, wo, r=3):
@@ -178,9 +179,16 @@ def fits(x_shape, kh, kw, sh, sw, ph, pw, w=None, itemsize=4):
     """True for an r x r kernel of ``CHOICES`` (3x3, 2x2) at stride 1 with padding below r (so that
     the input gradient, at padding r - 1 - p, fits too), enough tiles, channels and work, tiles
     not too large and no zero weight in w (above)."""
-    if kh != kw or (sh, sw) != (1, 1) or (w is not None and np.count_nonzero(w) != w.size):
+    if kh != kw or (sh, sw) != (1, 1):
         return False
-    return fits_geometry(x_shape, kh, ph, pw, x_shape[1] if w is None else w.shape[0], itemsize)
+    return (fits_geometry(x_shape, kh, ph, pw, x_shape[1] if w is None else w.shape[0], itemsize)
+            and (w is None or no_zero_weight(w)))
+
+
+def no_zero_weight(w):
+    """True when no weight of w is zero, read in w's own memory order (a transposed kernel counted
+    element by element took 0.2 ms for 64 x 64 x 3 x 3, a fifth of a small layer's input gradient)."""
+    return bool(w.ravel(order="K").all())
 
 
 def fits_geometry(x_shape, r, ph, pw, o, itemsize):
