@@ -53,6 +53,15 @@ def median_time(fn, repeat=7, number=None, min_time=0.05, sync=None):
     return times[len(times) // 2]
 
 
+def gemm_rate(size=2048):
+    """The machine's float32 GEMM rate now, in FLOP/s: a size x size matmul through NumPy, median of 3
+    (on a shared machine it moves by 2-3x within hours: a table's ratios are read beside it)."""
+    import numpy as np
+    rng = np.random.default_rng(1)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    return 2 * size ** 3 / median_time(lambda: a @ b, repeat=3, number=1)
+
+
 def try_import_torch():
     try:
         import torch

@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygen  # noqa: E402
 import tinygen.functional as F  # noqa: E402
-from _timing import blas_kernels, limit_threads, measure_pair, median_time, try_import_torch, print_table  # noqa: E402
+from _timing import blas_kernels, gemm_rate, limit_threads, measure_pair, try_import_torch, print_table  # noqa: E402
 
 # (N, C_in, H, W, C_out, k, stride, padding)
 CONV2D = [(64, 1, 28, 28, 64, 4, 2, 1), (64, 64, 14, 14, 128, 4, 2, 1), (128, 1, 8, 8, 32, 3, 1, 1),
@@ -50,13 +50,6 @@ def make_arrays(transposed, n, c_in, h, w, c_out, k, stride, pad, seed=0):
         wo = (w + 2 * pad - k) // stride + 1
     gy = rng.standard_normal((n, c_out, ho, wo), dtype=np.float32)
     return x, weight, gy
-
-
-def gemm_rate(size=2048):
-    """The machine's float32 GEMM rate now, in FLOP/s: a size x size matmul, median of 3."""
-    rng = np.random.default_rng(1)
-    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
-    return 2 * size ** 3 / median_time(lambda: a @ b, repeat=3, number=1)
 
 
 def step_flops(transposed, n, c_in, h, w, c_out, k, stride, pad):

@@ -58,7 +58,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygen  # noqa: E402
-from _timing import blas_kernels, limit_threads, print_table  # noqa: E402
+from _timing import blas_kernels, gemm_rate, limit_threads, print_table  # noqa: E402
 
 TOLERANCE = 1e-9        # float64 on both sides: what is left is the order of summation
 
@@ -666,6 +666,7 @@ def main():
     if args.threads:
         limit_threads(args.threads, torch)
     table, ratios, fast_ratios, failed = [], [], [], []
+    rate_before = gemm_rate()
     for row in selected_rows(args.models):
         try:
             rel, loss_ours, loss_theirs = check_gradients(torch, row)
@@ -684,7 +685,8 @@ def main():
                       f"{fast_ratio:.2f}", f"{faults:.0f}", f"{rel:.1e}"])
     covered = {ROWS[r][0] for r in ROWS}
     print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__} ({blas_kernels()}); "
-          f"torch {torch.__version__}; {args.size}x{args.size} images; float32 steps, gradients checked in float64")
+          f"torch {torch.__version__}; {args.size}x{args.size} images; float32 steps, gradients checked in float64; "
+          f"float32 GEMM (2048 square) {rate_before / 1e9:.0f} GFLOP/s before the rows, {gemm_rate() / 1e9:.0f} after")
     headers = ["model", "batch", "tinygen ms/step", "pytorch ms/step", "ratio", "ratio of p10",
                "minor faults/step", "grad rel diff"]
     (print_markdown if args.markdown else print_table)(table, headers)
