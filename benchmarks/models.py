@@ -588,18 +588,26 @@ def timed_steps(fn, count):
     return times
 
 
+SETTLE = [0.0]   # seconds of rest before each side's round (main: with more than one thread)
+
+
 def alternate(ours, theirs, rounds, round_time=0.25):
     """(median s/step of ours, of theirs, minor page faults per step of ours, 10th percentile of
     ours, of theirs), the two alternating. On a shared machine whose speed changes by a fifth
     from one minute to the next, the 10th percentiles (each side's steps when the machine was
-    at its fastest) move less than the medians."""
+    at its fastest) move less than the medians. With several threads each side rests
+    ``SETTLE`` seconds first: both libraries' idle worker threads spin for a while after their
+    last call (OpenBLAS's about 0.1 s), and on a 2-core machine the spinning pool of the side
+    that just ran took a core from the first steps of the other."""
     warm = [timed_steps(f, 2)[-1] for f in (ours, theirs)]
     counts = [max(3, min(200, int(round_time / max(t, 1e-6)))) for t in warm]
     t_ours, t_theirs, faults = [], [], 0
     for _ in range(rounds):
+        time.sleep(SETTLE[0])
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t_ours += timed_steps(ours, counts[0])
         faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+        time.sleep(SETTLE[0])
         t_theirs += timed_steps(theirs, counts[1])
     return (float(np.median(t_ours)), float(np.median(t_theirs)), faults / len(t_ours),
             float(np.percentile(t_ours, 10)), float(np.percentile(t_theirs, 10)))
@@ -665,6 +673,7 @@ def main():
     torch.set_num_threads(args.threads or os.cpu_count())
     if args.threads:
         limit_threads(args.threads, torch)
+    SETTLE[0] = 0.3 if (args.threads or os.cpu_count()) > 1 else 0.0
     table, ratios, fast_ratios, failed = [], [], [], []
     rate_before = gemm_rate()
     for row in selected_rows(args.models):
