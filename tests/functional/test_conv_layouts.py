@@ -104,3 +104,27 @@ def test_channels_last_copy_from_any_order(layout):
     dst = np.full((3, 4, 5, 11), np.nan)
     arrays_module._copy_channels_last(dst, relaid(a, layout))
     np.testing.assert_array_equal(dst, a.transpose(0, 2, 3, 1))
+
+
+def test_input_gradient_by_phases_only_where_they_compute_little_beyond_the_output(monkeypatch):
+    """The phases compute whole rows of every phase: 6 x 6 pixels for a 4 x 4 output at stride 2
+    (padding 1, 2.25 times), 10 x 10 for 8 x 8 (1.56), exactly the output at stride 1. Above
+    PHASES_MAX_WASTE (2) the input gradient goes by one product per kernel offset and col2im:
+    the same values either way (against the im2col contract's col2im)."""
+    assert arrays_module._phases_waste((1, 1, 4, 4), (2, 2), (1, 1)) == 2.25
+    assert arrays_module._phases_waste((1, 1, 8, 8), (2, 2), (1, 1)) == 1.5625
+    assert arrays_module._phases_waste((1, 1, 5, 7), (1, 1), (2, 1)) == 1.0
+    calls = []
+    by_phases = arrays_module._input_grad_by_phases
+    monkeypatch.setattr(arrays_module, "_input_grad_by_phases", lambda *a: calls.append(a[2]) or by_phases(*a))
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((16, 12, 4, 4))
+    for h, phases in ((2, False), (4, True)):
+        g = relaid(rng.standard_normal((3, 16, h, h)), "nhwc")             # channels last: 16 >= 8
+        x_shape = (3, 12, 2 * h, 2 * h)
+        calls.clear()
+        ours = arrays_module._conv_input_grad(g, w, x_shape, (2, 2), (1, 1))
+        assert [tuple(c) for c in calls] == ([x_shape] if phases else [])
+        cols = (w.reshape(16, -1).T @ g.transpose(1, 0, 2, 3).reshape(16, -1)).reshape(-1, 3, h * h)
+        expected = arrays_module._col2im(cols.transpose(1, 0, 2), x_shape, 4, 4, 2, 2, 1, 1)
+        np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)
