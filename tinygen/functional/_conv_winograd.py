@@ -133,8 +133,7 @@ F42 = toom_cook((1, -1, Fraction(1, 2), Fraction(-1, 2)), 4, r=2)
 # Each of the a^2 GEMMs has one row per tile, and with few rows they run slowly: F(4, 3) from
 # 64 tiles on (8 images of 8 x 8, 32 tiles: 64 channels 1.16 ms by F(2, 3) against 1.36, 128
 # channels 4.6 against 5.4), F(2, 3) from 64 (16 images of 4 x 4, 64 channels, 64 tiles: im2col
-# 1.54-1.83 ms, F(2, 3) 1.11-1.56, four alternating runs in a slow hour of the machine; 8 images,
-# 32 tiles: 0.87-0.99 ms either way), im2col below (``CHOICES``). In ProGAN's step, F(4, 3) everywhere
+# 0.71 ms, F(2, 3) 0.51-0.52, PyTorch 0.60), im2col below (``CHOICES``). In ProGAN's step, F(4, 3) everywhere
 # against F(2, 3) everywhere: 0.83. Below MIN_WORK output pixels x C x O the transforms' calls
 # cost more than they save (8 images of 8 x 8 at 32 channels, 0.52 M: 0.40 ms either way; CycleGAN's
 # step, whose 3x3 layers are 0.52 M each, 0.97 of its time with 2^21). Large images gain as much
@@ -186,8 +185,8 @@ def fits(x_shape, kh, kw, sh, sw, ph, pw, w=None, itemsize=4):
 
 
 def no_zero_weight(w):
-    """True when no weight of w is zero, read in w's own memory order (a transposed kernel counted
-    element by element took 0.2 ms for 64 x 64 x 3 x 3, a fifth of a small layer's input gradient)."""
+    """True when no weight of w is zero, read in w's own memory order (a transposed 64 x 64 x 3 x 3
+    kernel counted element by element took 64 us, a third of a small layer's input gradient; 5 us so)."""
     return bool(w.ravel(order="K").all())
 
 
