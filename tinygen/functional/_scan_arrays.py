@@ -20,7 +20,7 @@ class _Workspace:
     same-shape ufunc in one contiguous loop, but a (4H,) row broadcast over N rows as N
     short loops. ``gate_rows``: the PixelRNN scans' layout, gates (4H, N) with each gate a
     block of H whole rows, so that i, f, g and o are contiguous (as columns of (N, 4H), a
-    product of two gates runs N loops of H numbers: 9x slower at H = 16, measured).
+    product of two gates runs N loops of H numbers: 13x slower at (1792, 16), measured).
     """
 
     def __init__(self, xp, N, H, dtype, gate_rows=False):
