@@ -499,12 +499,12 @@ def test_a_large_dense_kernel_goes_by_patch_blocks_and_a_masked_one_by_frames(mo
     assert _conv_frames.input_grad_fits(g_shape, masked, 1, 1, 1, 1)
 
 
-def _winograd_forced(monkeypatch, transform="F4"):
-    """Every 3x3 stride-1 convolution by ``_conv_winograd`` with ``transform`` (F2 or F4), whatever
-    its size; a spy on its products' calls."""
+def _winograd_forced(monkeypatch, transform="F4", transform2="F42"):
+    """Every 3x3 stride-1 convolution by ``_conv_winograd`` with ``transform`` (F2 or F4), every
+    2x2 one with ``transform2`` (F42 or F52), whatever its size; a spy on its products' calls."""
     from tinygen.functional import _conv_winograd
     monkeypatch.setattr(_conv_winograd, "CHOICES", {3: ((getattr(_conv_winograd, transform), 0),),
-                                                    2: ((_conv_winograd.F42, 0),)})
+                                                    2: ((getattr(_conv_winograd, transform2), 0),)})
     monkeypatch.setattr(_conv_winograd, "MIN_WORK", 0)
     monkeypatch.setattr(_conv_winograd, "MIN_CHANNELS", 0)
     monkeypatch.setattr(_conv_winograd, "MAX_WASTE", float("inf"))
@@ -520,16 +520,16 @@ def _winograd_forced(monkeypatch, transform="F4"):
 @settings(max_examples=25, deadline=None)
 @given(st.data())
 def test_winograd_convolutions_equal_the_reference(data):
-    """F(4x4, 3x3), F(2x2, 3x3) and F(4x4, 2x2) (``_conv_winograd``, forced): conv2d,
+    """F(4x4, 3x3), F(2x2, 3x3), F(4x4, 2x2) and F(5x5, 2x2) (``_conv_winograd``, forced): conv2d,
     conv_transpose2d and every gradient equal the reference im2col paths, over drawn rectangular
     images (odd sizes: a row or column of tiles cut off), channels, batch and paddings 0 to
     r - 1, in float64 to 1e-12 and in float32 to 2e-5 (F(4x4)'s rounding, about 2e-6 of the
-    largest value)."""
+    largest value; F(5x5, 2x2)'s about 5e-6)."""
     monkeypatch = pytest.MonkeyPatch()
     try:
         r = data.draw(st.sampled_from([3, 2]))
-        transform = data.draw(st.sampled_from(["F4", "F2"]))
-        calls = _winograd_forced(monkeypatch, transform)
+        transform = data.draw(st.sampled_from(["F4", "F2"] if r == 3 else ["F42", "F52"]))
+        calls = _winograd_forced(monkeypatch, *((transform,) if r == 3 else ("F4", transform)))
         # channels from CHANNELS_LAST_MIN on: the layout the fast paths run in
         n, c, o = data.draw(st.integers(1, 3)), data.draw(st.integers(8, 11)), data.draw(st.integers(8, 11))
         h, w = data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9))
@@ -565,7 +565,8 @@ def test_winograd_by_blocks_equals_the_reference(data):
     paddings, in float64 to 1e-12 and in float32 to 2e-5."""
     monkeypatch = pytest.MonkeyPatch()
     try:
-        calls = _winograd_forced(monkeypatch, data.draw(st.sampled_from(["F4", "F2"])))
+        calls = _winograd_forced(monkeypatch, data.draw(st.sampled_from(["F4", "F2"])),
+                                 data.draw(st.sampled_from(["F42", "F52"])))
         s = data.draw(st.sampled_from([2, 3]))
         k = s * data.draw(st.sampled_from([2, 3]))
         n, c, o = data.draw(st.integers(1, 2)), data.draw(st.integers(8, 10)), data.draw(st.integers(8, 10))
@@ -627,12 +628,12 @@ def test_block_weight_is_the_taps_regrouped_and_what_blocks_decline(monkeypatch)
     assert not _conv_strided.block_input_grad_fits((64, 32, 7, 7), masked, (64, 32, 14, 14), 2, 2, 1, 1)
 
 
-@pytest.mark.parametrize("transform", ["F4", "F2"])
-def test_winograd_second_derivatives(monkeypatch, transform):
-    """Through F(4x4, 3x3) and F(2x2, 3x3), and F(4x4, 2x2) by blocks, forced, conv2d and
-    conv_transpose2d pass gradcheck and gradgradcheck (the gradient penalty's path) in float64."""
+@pytest.mark.parametrize("transform, transform2", [("F4", "F42"), ("F2", "F52")])
+def test_winograd_second_derivatives(monkeypatch, transform, transform2):
+    """Through F(4x4, 3x3) and F(2x2, 3x3), and F(4x4, 2x2) and F(5x5, 2x2) by blocks, forced, conv2d
+    and conv_transpose2d pass gradcheck and gradgradcheck (the gradient penalty's path) in float64."""
     from tinygen.autograd import gradcheck, gradgradcheck
-    calls = _winograd_forced(monkeypatch, transform)
+    calls = _winograd_forced(monkeypatch, transform, transform2)
     rng = np.random.default_rng(5)
     inputs = [Tensor(rng.standard_normal(s), requires_grad=True) for s in ((2, 8, 5, 4), (8, 8, 3, 3))]
     bias = Tensor(rng.standard_normal(8), requires_grad=True)
@@ -651,14 +652,15 @@ def test_winograd_second_derivatives(monkeypatch, transform):
 
 def test_winograd_picks_its_transform_and_what_it_declines(monkeypatch):
     """F(4x4, 3x3) from 64 of its tiles on, F(2x2, 3x3) from 64 of its own, im2col below, each
-    where its tiles cut off little of what they compute; the fast path declines a zero
+    where its tiles cut off little of what they compute; for 2x2 kernels, of F(5x5) and F(4x4)
+    the one that computes fewer products; the fast path declines a zero
     weight (a masked kernel: its zeros would cancel only to rounding), another kernel size, a
     stride (taken by blocks instead, below), a padding of r or more, few channels, too little
     work and too large tiles."""
     from tinygen.functional import _conv_winograd
-    f2, f4, f42 = _conv_winograd.F2, _conv_winograd.F4, _conv_winograd.F42
+    f2, f4, f42, f52 = _conv_winograd.F2, _conv_winograd.F4, _conv_winograd.F42, _conv_winograd.F52
     for name, value in (("MIN_WORK", 1 << 19), ("MIN_CHANNELS", 16), ("CHOICES", {3: ((f4, 64), (f2, 64)),
-                                                                                   2: ((f42, 64),)}),
+                                                                                   2: ((f52, 64), (f42, 64))}),
                         ("MAX_BYTES", 64 << 20), ("MAX_WASTE", 1.35)):
         monkeypatch.setattr(_conv_winograd, name, value)
     assert _conv_winograd.transform_for(16, 8, 8) is f4              # 16 x 2 x 2 tiles
@@ -669,7 +671,12 @@ def test_winograd_picks_its_transform_and_what_it_declines(monkeypatch):
     assert _conv_winograd.transform_for(15, 4, 4) is None            # 15 x 2 x 2
     assert _conv_winograd.transform_for(16, 7, 7) is f4              # 8 x 8 computed for 7 x 7: 1.31
     assert _conv_winograd.transform_for(8, 10, 10) is f2             # 72 tiles, but 12 x 12 for 10 x 10
-    assert _conv_winograd.transform_for(64, 7, 7, 2) is f42          # 2x2 kernels: F(4x4, 2x2)
+    assert _conv_winograd.transform_for(64, 7, 7, 2) is f42          # 2x2 kernels: 10 x 10 of F(5x5)'s
+    assert _conv_winograd.transform_for(64, 5, 5, 2) is f52          # one tile: 36 products, F(4x4) 100
+    assert _conv_winograd.transform_for(16, 10, 10, 2) is f52        # 64 tiles; 12 x 12 of F(4x4)'s
+    assert _conv_winograd.transform_for(15, 10, 10, 2) is None       # 60 tiles
+    assert _conv_winograd.transform_for(64, 14, 14, 2) is f52        # 9 x 36 products against 16 x 25
+    assert _conv_winograd.transform_for(64, 28, 28, 2) is f42        # 49 x 25 against 36 x 36
     assert _conv_winograd.transform_for(64, 2, 2, 2) is None         # 4 x 4 computed for 2 x 2
     assert _conv_winograd.transform_for(64, 8, 8, 5) is None         # no transform for 5x5
     assert not _conv_winograd.fits((15, 64, 4, 4), 3, 3, 1, 1, 1, 1)    # 0.98 M of work, 60 tiles
@@ -692,18 +699,21 @@ def test_winograd_picks_its_transform_and_what_it_declines(monkeypatch):
     assert not _conv_winograd.input_grad_fits((32, 32, 8, 8), w[:, :8], 1, 1, 1, 1)   # 8 channels out
 
 
-@pytest.mark.parametrize("points", [(0, 1, -1), (0, 1, -1, 0.5, -2), (0, 1, -1, 2, -2), (0, 2, -3, 0.25, 5, -0.5, 1)])
-def test_toom_cook_matrices_compute_the_correlation(points):
-    """For every set of points, ``toom_cook``'s F(m, 3) maps each run d of a = m + 2 numbers and
-    each 3-tap kernel g to the m correlations sum_i g[i] d[e + i] (float64, 1e-12); F(2, 3) is Lavin
+@pytest.mark.parametrize("points, r", [((0, 1, -1), 3), ((0, 1, -1, 0.5, -2), 3), ((0, 1, -1, 2, -2), 3),
+                                       ((0, 2, -3, 0.25, 5, -0.5, 1), 3), ((1, -1, 0.5, -0.5), 2),
+                                       ((0, 1, -1, 0.5, -2), 2), ((0, 1), 2)])
+def test_toom_cook_matrices_compute_the_correlation(points, r):
+    """For every set of points, ``toom_cook``'s F(m, r) maps each run d of a = m + r - 1 numbers and
+    each r-tap kernel g to the m correlations sum_i g[i] d[e + i] (float64, 1e-12); F(2, 3) is Lavin
     and Gray's matrices up to signs that cancel; repeated points are refused by name."""
     from tinygen.functional._conv_winograd import F2, toom_cook
-    m = len(points) - 1
-    f = toom_cook(points, m)
-    assert (f.bt.shape, f.g.shape, f.at.shape) == ((m + 2, m + 2), (m + 2, 3), (m, m + 2))
+    m = len(points) + 2 - r
+    a = m + r - 1
+    f = toom_cook(points, m, r)
+    assert (f.bt.shape, f.g.shape, f.at.shape) == ((a, a), (a, r), (m, a))
     rng = np.random.default_rng(len(points))
-    d, g = rng.standard_normal((m + 2, 50)), rng.standard_normal((3, 50))
-    direct = np.stack([(g * d[e:e + 3]).sum(axis=0) for e in range(m)])
+    d, g = rng.standard_normal((a, 50)), rng.standard_normal((r, 50))
+    direct = np.stack([(g * d[e:e + r]).sum(axis=0) for e in range(m)])
     np.testing.assert_allclose(f.at @ ((f.g @ g) * (f.bt @ d)), direct, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(np.abs(F2.bt), np.abs([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]))
     np.testing.assert_array_equal(np.abs(F2.g), [[1, 0, 0], [.5, .5, .5], [.5, .5, .5], [0, 0, 1]])

@@ -1,5 +1,5 @@
-"""3x3 and 2x2 convolutions at stride 1 by Winograd's minimal filtering F(4x4, 3x3), F(2x2, 3x3)
-and F(4x4, 2x2) (NumPy).
+"""3x3 and 2x2 convolutions at stride 1 by Winograd's minimal filtering F(4x4, 3x3), F(2x2, 3x3),
+F(4x4, 2x2) and F(5x5, 2x2) (NumPy).
 
 A fast path of ``_conv_arrays.py`` (``tinygen.fast_paths``); Lavin and Gray, "Fast
 Algorithms for Convolutional Neural Networks" (2016). In one dimension, m outputs of a
@@ -39,7 +39,9 @@ sizes get one more row or column of tiles, cut off.
 
 Other kernel sizes r are the same with a = m + r - 1 (tiles overlapping by r - 1): 2x2
 kernels go by F(4x4, 2x2) (``F42``, points 1, -1, 1/2, -1/2), 25 products for 16 outputs
-where the direct sum takes 64. They arise from the stride: ``_conv_strided.py``.
+where the direct sum takes 64, or F(5x5, 2x2) (``F52``), 36 for 25 where it takes 100; of the
+transforms whose tiles fit the output, the one that computes the fewest products runs. They
+arise from the stride: ``_conv_strided.py``.
 
 Gradients. The input gradient is the correlation of g with the flipped kernel at
 padding r - 1 - p (``_conv_frames``'s note): the same three steps. The weight gradient
@@ -124,6 +126,10 @@ F4 = toom_cook((0, 1, -1, Fraction(1, 2), -2), 4)
 # F(4, 2) (measured, float32, DCGAN's 4x4 / 2 layer of 64 images at 14 x 14, 64 -> 128 channels, by
 # blocks: the output's largest error): 1, -1, 1/2, -1/2 2.3e-6; 0, 1, -1, 2 6.2e-6; 0, 1, -1, 1/2 8.1e-6
 F42 = toom_cook((1, -1, Fraction(1, 2), Fraction(-1, 2)), 4, r=2)
+# F(5, 2) (the same measure, 16 images of 6 x 6 and 15 x 15, 128 -> 64 channels): 0, 1, -1, 1/2, -2
+# 4.7e-6; 1, -1, 1/2, -1/2, 2 5.2e-6; 0, 1, -1, 2, -2 1.1e-5; 0, 1, -1, 1/2, -1/2 1.5e-5. (F(7, 2),
+# whose one tile would fit a 7 x 7 output, rounds to 1.7e-5 at best: not taken.)
+F52 = toom_cook((0, 1, -1, Fraction(1, 2), -2), 5, r=2)
 
 # Where it pays (measured, 1 thread, Zen 4, forward + both gradients of one layer, float32,
 # against the im2col and frame paths):
@@ -147,18 +153,25 @@ MIN_WORK = 1 << 19
 MIN_CHANNELS = 16
 MAX_BYTES = 64 << 20
 MAX_WASTE = 1.35    # a 7 x 7 output in 4 x 4 tiles computes 64 pixels (1.31); 10 x 10, 144 (1.44); 2 x 2, 16
-# for each kernel size r, (transform, the fewest of its tiles it takes), first choice first
-CHOICES = {3: ((F4, 64), (F2, 64)), 2: ((F42, 64),)}
+# F(5, 2) where its tiles fit (a conv_transpose2d of 128 images, 4 x 4 -> 8 x 8, 64 -> 32 channels,
+# whose input gradient by blocks has 5 x 5 outputs: 4.8 -> 4.2 ms a step); F(2, 2) and F(3, 2), exact on
+# the 2 x 2 and 3 x 3 outputs of the 8 x 8 models' layers, ran 1.2x slower than im2col there (64 tiles).
+# for each kernel size r, (transform, the fewest of its tiles it takes)
+CHOICES = {3: ((F4, 64), (F2, 64)), 2: ((F52, 64), (F42, 64))}
 
 
 def transform_for(n, ho, wo, r=3):
-    """The first of ``CHOICES[r]`` with enough tiles of an (N, Ho, Wo) output and at most
-    ``MAX_WASTE`` computed pixels per kept one (tiles cut off), or None (above)."""
+    """Of ``CHOICES[r]`` with enough tiles of an (N, Ho, Wo) output and at most ``MAX_WASTE``
+    computed pixels per kept one (tiles cut off), the one that computes the fewest products,
+    a^2 per tile (the first on a tie); None if there is none (above)."""
+    best, fewest_products = None, None
     for f, fewest in CHOICES.get(r, ()):
         th, tw = _tile_counts(ho, wo, f.m)
-        if n * th * tw >= fewest and th * tw * f.m ** 2 <= MAX_WASTE * ho * wo:
-            return f
-    return None
+        products = th * tw * f.a ** 2
+        if n * th * tw >= fewest and th * tw * f.m ** 2 <= MAX_WASTE * ho * wo \
+                and (best is None or products < fewest_products):
+            best, fewest_products = f, products
+    return best
 
 
 def _tile_counts(ho, wo, m):
