@@ -594,6 +594,31 @@ def test_winograd_by_blocks_equals_the_reference(data):
         monkeypatch.undo()
 
 
+def test_kernel_taps_and_transform_equal_their_definitions():
+    """``kernel_taps`` is w.transpose(2, 3, 1, 0), contiguous, whether w is C-contiguous (BLAS's
+    transpose: large enough, float32 and float64), small, float16, a strided view or already
+    taps-ordered (then not copied); U and dL/dw by the two products with G equal the Kronecker
+    product's G x G (float64, 1e-12)."""
+    from tinygen.functional import _conv_winograd
+    rng = np.random.default_rng(4)
+    for shape, dtype in (((128, 96, 3, 3), np.float32), ((64, 256, 2, 2), np.float64), ((4, 3, 3, 3), np.float32),
+                         ((40, 30, 2, 2), np.float16)):
+        w = rng.standard_normal(shape).astype(dtype)
+        for v in (w, w[:, ::2], w.transpose(1, 0, 2, 3)[:, :, ::-1]):
+            taps = _conv_winograd.kernel_taps(v)
+            assert taps.flags.c_contiguous and taps.dtype == dtype
+            np.testing.assert_array_equal(taps, v.transpose(2, 3, 1, 0))
+    ordered = np.ascontiguousarray(rng.standard_normal((3, 3, 5, 7)))
+    assert np.shares_memory(_conv_winograd.kernel_taps(ordered.transpose(3, 2, 0, 1)), ordered)
+    for f in (_conv_winograd.F4, _conv_winograd.F2, _conv_winograd.F42, _conv_winograd.F52):
+        w = rng.standard_normal((6, 5, f.r, f.r))
+        kron = np.einsum("kq,ocq->kco", f.gg, w.reshape(6, 5, -1))
+        np.testing.assert_allclose(_conv_winograd._kernel_transform(w, f), kron, rtol=1e-12, atol=1e-12)
+        du = rng.standard_normal((f.a ** 2, 5, 6))
+        adjoint = np.einsum("kq,kco->ocq", f.gg, du).reshape(6, 5, f.r, f.r)
+        np.testing.assert_allclose(_conv_winograd._kernel_adjoint(du, f), adjoint, rtol=1e-12, atol=1e-12)
+
+
 def test_block_weight_is_the_taps_regrouped_and_what_blocks_decline(monkeypatch):
     """w'[o, (a, b, c), i, j] = w[o, c, s i + a, s j + b] entry for entry, and the weight
     gradient's regrouping is its inverse; X holds Ho + r - 1 rows of blocks; the blocks decline

@@ -29,8 +29,8 @@ ran 1.21x slower (128 images of 8 x 8, 32 -> 64 channels).
 """
 import numpy as np
 
-from ._conv_winograd import (Tiles, correlate, fits_geometry, input_grad, no_zero_weight, transform_and_tiles, transformed,
-                             weight_grad)
+from ._conv_winograd import (Tiles, correlate, fits_geometry, input_grad, kernel_taps, no_zero_weight, transform_and_tiles,
+                             transformed, weight_grad)
 
 
 class BlockTiles:
@@ -70,10 +70,14 @@ def block_input_grad_fits(g_shape, w, x_shape, sh, sw, ph, pw):
 
 
 def block_weight(w, s):
-    """w' (O, s s C, r, r) of w (O, C, s r, s r): w'[o, (a, b, c), i, j] = w[o, c, s i + a, s j + b]."""
+    """w' (O, s s C, r, r) of w (O, C, s r, s r): w'[o, (a, b, c), i, j] = w[o, c, s i + a, s j + b],
+    a view of its contiguous taps (r, r, s s C, O), the order the kernel transform reads (w's taps
+    [s i + a, s j + b, c, o] regrouped in runs of C O numbers: 0.10 ms for 128 x 64 x 4 x 4, where
+    regrouping w itself took 0.26 and its taps were copied out of that again, 0.37)."""
     o, c, k = w.shape[:3]
     r = k // s
-    return w.reshape(o, c, r, s, r, s).transpose(0, 3, 5, 1, 2, 4).reshape(o, s * s * c, r, r)
+    taps = kernel_taps(w).reshape(r, s, r, s, c, o)                                 # [i, a, j, b, c, o]
+    return np.ascontiguousarray(taps.transpose(0, 2, 1, 3, 4, 5)).reshape(r, r, s * s * c, o).transpose(3, 2, 0, 1)
 
 
 def block_tiles(xp, kernel, stride, x_shape, padding):
