@@ -345,6 +345,31 @@ def test_the_in_place_product_uses_numpys_own_blas_where_its_wheel_ships_one():
     assert _numpy_blas._BLAS.gemm(np.dtype(np.float16)) is None
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_wide_product_by_runs_of_columns_is_the_whole_product_bit_for_bit(monkeypatch, dtype):
+    """``_numpy_blas.wide_matmul``: a small matrix times a wide (batched, strided) one by runs of
+    columns, the last run short, into a transposed ``out`` view or a new array, equals NumPy's
+    matmul bit for bit; at most ``WIDE_MIN`` columns, or with the fast paths off, one matmul."""
+    from tinygen.functional import _numpy_blas
+    monkeypatch.setattr(_numpy_blas, "WIDE_MIN", 40)
+    monkeypatch.setattr(_numpy_blas, "WIDE_RUN", 16)
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((5, 6)).astype(dtype)
+    b = rng.standard_normal((3, 6, 2 * 101)).astype(dtype)[:, :, ::2]          # 101 columns, strided
+    out = np.empty((5, 3, 101), dtype)
+    calls = []
+    monkeypatch.setattr(_numpy_blas.np, "matmul", lambda *x, _m=np.matmul, **k: calls.append(1) or _m(*x, **k))
+    assert _numpy_blas.wide_matmul(a, b, out=out.transpose(1, 0, 2)) is not None
+    assert len(calls) == 7                                                     # 6 runs of 16 and one of 5
+    np.testing.assert_array_equal(out.transpose(1, 0, 2), np.matmul(a, b))
+    np.testing.assert_array_equal(_numpy_blas.wide_matmul(a, b[0]), a @ b[0])
+    calls.clear()
+    _numpy_blas.wide_matmul(a, b[..., :40])
+    with fast_paths.reference_paths():
+        _numpy_blas.wide_matmul(a, b)
+    assert len(calls) == 2
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 def test_large_images_go_channels_last_by_blas_transpose_bit_for_bit(dtype):
     """``_numpy_blas.transpose_images``: NCHW -> NHWC image by image, the same numbers as NumPy's

@@ -57,7 +57,8 @@ Layout. The tiles are transformed in a (Wp, Hp, N, C) copy of the padded input, 
 axis at a time, each as one batched GEMM of the (a, a) matrix B^T with the a overlapping
 slices of a tile row or column (a strided view, no copy): along the columns every slice
 is whole (Hp, N, C) blocks, along the rows whole (N, C) planes, so the GEMMs stream long
-contiguous runs (channels-last images would give runs of only C numbers). The tiles are
+contiguous runs (channels-last images would give runs of only C numbers), a cache's worth
+of columns at a time where they are many (``_numpy_blas.wide_matmul``). The tiles are
 ordered (column, row, image): V[k l] is the (Tw Th N, C) matrix of them. The output
 transform is the same pair of GEMMs with A^T, the weight gradient's with A.
 """
@@ -66,7 +67,7 @@ from fractions import Fraction
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ._numpy_blas import transpose_images
+from ._numpy_blas import transpose_images, wide_matmul
 
 
 class Transform:
@@ -258,12 +259,12 @@ def transformed(xp, f, th, tw):
     plane, column = n * c, hp * n * c
     # B^T over the columns: cols[l, t] from xp's columns m t .. m t + a - 1 (whole (Hp, N, C) blocks)
     cols = np.empty((f.a, tw, hp, n, c), dtype=xp.dtype)
-    np.matmul(bt, _runs(xp, (tw, f.a, column), (f.m * column, column, 1)),
-              out=cols.reshape(f.a, tw, column).transpose(1, 0, 2))
+    wide_matmul(bt, _runs(xp, (tw, f.a, column), (f.m * column, column, 1)),
+                out=cols.reshape(f.a, tw, column).transpose(1, 0, 2))
     # ... then over the rows: v[k, l, t, s] from cols[l, t]'s rows m s .. m s + a - 1 ((N, C) planes)
     rows = _runs(cols, (f.a, tw, th, f.a, plane), (tw * column, column, f.m * plane, plane, 1))
     v = np.empty((f.a, f.a, tw, th, n, c), dtype=xp.dtype)
-    np.matmul(bt, rows, out=v.reshape(f.a, f.a, tw, th, plane).transpose(1, 2, 3, 0, 4))
+    wide_matmul(bt, rows, out=v.reshape(f.a, f.a, tw, th, plane).transpose(1, 2, 3, 0, 4))
     return v.reshape(f.a ** 2, tw * th * n, c)
 
 
@@ -293,8 +294,8 @@ def _kernel_transform(w, f):
     dtype = np.promote_types(w.dtype, np.float32)                                  # float16: summed in float32
     taps = kernel_taps(w).astype(dtype, copy=False)                               # [i, j, c, o]
     g = f.g.astype(dtype)
-    rows = np.matmul(g, taps.reshape(r, r * c * o)).reshape(f.a, r, c * o)        # G over i: [k, j, c o]
-    u = np.matmul(g, rows)                                                        # ... then over j: [k, l, c o]
+    rows = wide_matmul(g, taps.reshape(r, r * c * o)).reshape(f.a, r, c * o)        # G over i: [k, j, c o]
+    u = wide_matmul(g, rows)                                                        # ... then over j: [k, l, c o]
     return u.astype(w.dtype, copy=False).reshape(f.a ** 2, c, o)
 
 
@@ -303,8 +304,8 @@ def _kernel_adjoint(du, f):
     c, o = du.shape[1:]
     dtype = np.promote_types(du.dtype, np.float32)
     gt = f.g.T.astype(dtype)
-    rows = np.matmul(gt, du.reshape(f.a, f.a * c * o).astype(dtype, copy=False)).reshape(f.r, f.a, c * o)
-    taps = np.matmul(gt, rows)                                                    # [i, j, c o]
+    rows = wide_matmul(gt, du.reshape(f.a, f.a * c * o).astype(dtype, copy=False)).reshape(f.r, f.a, c * o)
+    taps = wide_matmul(gt, rows)                                                    # [i, j, c o]
     return taps.astype(du.dtype, copy=False).reshape(f.r, f.r, c, o).transpose(3, 2, 0, 1)
 
 
@@ -316,8 +317,8 @@ def correlate(t, w):
     (th, tw), (ho, wo) = t.tiles, t.out
     m = np.matmul(t.v, _kernel_transform(w, f))                          # the a^2 GEMMs: M[k l]
     at = f.at.astype(m.dtype)
-    z = np.matmul(at, m.reshape(f.a, -1))                                 # A^T over k: z[e, l]
-    yf = np.matmul(at, z.reshape(f.m, f.a, -1))                           # ... then l: yf[e, e']
+    z = wide_matmul(at, m.reshape(f.a, -1))                                 # A^T over k: z[e, l]
+    yf = wide_matmul(at, z.reshape(f.m, f.a, -1))                           # ... then l: yf[e, e']
     y = np.empty((n, th, f.m, tw, f.m, o), dtype=m.dtype)                 # interleaved: one copy
     y[...] = yf.reshape(f.m, f.m, tw, th, n, o).transpose(4, 3, 0, 2, 1, 5)
     return y.reshape(n, f.m * th, f.m * tw, o)[:, :ho, :wo].transpose(0, 3, 1, 2)
@@ -340,7 +341,7 @@ def weight_grad(t, g):
     gy = np.empty((f.m, f.m, tw, th, n, o), dtype=g.dtype)               # gY[e, e'], the tiles' order
     gy[...] = padded.reshape(n, th, f.m, tw, f.m, o).transpose(2, 4, 3, 1, 0, 5)
     a = f.at.T.astype(g.dtype)
-    z = np.matmul(a, gy.reshape(f.m, f.m, -1))                            # A over e': z[e, l]
-    dm = np.matmul(a, z.reshape(f.m, -1))                                 # ... then e: dM[k, l]
+    z = wide_matmul(a, gy.reshape(f.m, f.m, -1))                            # A over e': z[e, l]
+    dm = wide_matmul(a, z.reshape(f.m, -1))                                 # ... then e: dM[k, l]
     du = np.matmul(t.v.transpose(0, 2, 1), dm.reshape(f.a ** 2, tw * th * n, o))   # (a^2, C, O)
     return _kernel_adjoint(du, f)
