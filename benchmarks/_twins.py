@@ -22,23 +22,25 @@ from torch import nn
 
 class TorchNoise:
     """PyTorch's own draws, asked for as tinygen draws them: ``noise(shape, kind, low, high)`` with kind
-    one of NumPy's generator methods (standard_normal, random, integers, uniform); float32."""
+    one of NumPy's generator methods (standard_normal, random, integers, uniform); float32, on ``device``."""
 
-    def __init__(self):
+    def __init__(self, device="cpu"):
         self.numpy = np.random.default_rng(0)
+        self.device = device
 
     def host(self):
         """The generator for host-side bookkeeping (NumPy's, as tinygen's)."""
         return self.numpy
 
     def __call__(self, shape, kind="standard_normal", low=0, high=1):
+        at = self.device
         if kind == "integers":
-            return torch.randint(low, high, shape)
+            return torch.randint(low, high, shape, device=at)
         if kind == "uniform":
-            return torch.empty(shape).uniform_(low, high)
+            return torch.empty(shape, device=at).uniform_(low, high)
         if kind == "permutation":
-            return torch.randperm(shape[0])
-        return torch.randn(shape) if kind == "standard_normal" else torch.rand(shape)
+            return torch.randperm(shape[0], device=at)
+        return torch.randn(shape, device=at) if kind == "standard_normal" else torch.rand(shape, device=at)
 
 
 def bernoulli_log_prob(x, l):
@@ -452,7 +454,7 @@ class ImagePool:
         if rest:
             swap = noise((rest,), "random") < 0.5
             slots = noise((rest,), "integers", 0, self.size)[swap]
-            rows = torch.arange(room, len(x))[swap]
+            rows = torch.arange(room, len(x), device=x.device)[swap]
             out[rows] = self.images[slots]
             self.images[slots] = x[rows]
         return out
@@ -467,9 +469,9 @@ class BagEncoder(nn.Module):
         self.embedding = nn.Embedding(vocab_size, embed_dim)
 
     def forward(self, tokens, lengths):
-        e = self.embedding(torch.from_numpy(tokens))                       # (N, L, E)
+        e = self.embedding(torch.from_numpy(tokens).to(self.embedding.weight.device))   # (N, L, E)
         keep = np.arange(tokens.shape[1])[None, :] < lengths[:, None]
-        weights = torch.from_numpy(keep / lengths[:, None]).to(e.dtype)[:, :, None]
+        weights = torch.from_numpy(keep / lengths[:, None]).to(e.device, e.dtype)[:, :, None]
         return (e * weights).sum(1)
 
 

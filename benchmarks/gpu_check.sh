@@ -6,13 +6,16 @@
 #      from ./.whl (wheels carried along, no index) when that folder exists, else from PyPI.
 #   2. The tests that need a GPU (`pytest -m gpu tests`), then nvcc's compile checks
 #      (tests/cuda/test_nvcc.py).
-#   3. benchmarks/gpu.py --device cuda --out $OUT/gpu.md: kernels against cuDNN / CuPy,
+#   3. benchmarks/models.py --device cuda --no-check --markdown > $OUT/models_gpu.md: every model's
+#      training step against the same network in PyTorch on the same GPU (where PyTorch sees it;
+#      the float64 check of the twins is the CPU's, skipped here).
+#   4. benchmarks/gpu.py --device cuda --out $OUT/gpu.md: kernels against cuDNN / CuPy,
 #      every model's training step; its tables are printed and written as Markdown.
 #
 #     bash benchmarks/gpu_check.sh            # OUT=. by default; PYTHON=python3 (else python)
 #
-# Each step has a time limit (INSTALL_TIMEOUT, TEST_TIMEOUT, BENCH_TIMEOUT seconds), chosen
-# so the whole check fits in 10 minutes on an H200. Every step runs even when one before it
+# Each step has a time limit (INSTALL_TIMEOUT, TEST_TIMEOUT, MODELS_TIMEOUT, BENCH_TIMEOUT seconds),
+# chosen so the whole check fits in 10 minutes on an H200 (with CuPy there, as on this project's). Every step runs even when one before it
 # failed (a failing test should not cost the figures); the exit status is the first failure's,
 # 2 when there is no CuPy or no GPU at all.
 set -u -o pipefail
@@ -21,8 +24,9 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD}"
 PYTHON="${PYTHON:-$(command -v python3 || command -v python)}"
 INSTALL_TIMEOUT="${INSTALL_TIMEOUT:-240}"
-TEST_TIMEOUT="${TEST_TIMEOUT:-240}"
-BENCH_TIMEOUT="${BENCH_TIMEOUT:-300}"
+TEST_TIMEOUT="${TEST_TIMEOUT:-200}"
+MODELS_TIMEOUT="${MODELS_TIMEOUT:-150}"
+BENCH_TIMEOUT="${BENCH_TIMEOUT:-240}"
 export PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 mkdir -p "$OUT"
 status=0
@@ -76,6 +80,17 @@ for tests in "-m gpu tests" "tests/cuda/test_nvcc.py"; do
     [ "$rc" -eq 124 ] && echo "gpu_check: the tests ran past ${TEST_TIMEOUT} s"
     [ "$rc" -ne 0 ] && [ "$status" -eq 0 ] && status=$rc
 done
+
+if "$PYTHON" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+    say "benchmark: benchmarks/models.py --device cuda --no-check --rounds 3 --markdown > $OUT/models_gpu.md"
+    timeout "$MODELS_TIMEOUT" "$PYTHON" benchmarks/models.py --device cuda --no-check --rounds 3 --markdown \
+        | tee "$OUT/models_gpu.md"
+    rc=$?
+    [ "$rc" -eq 124 ] && echo "gpu_check: the models' table ran past ${MODELS_TIMEOUT} s"
+    [ "$rc" -ne 0 ] && [ "$status" -eq 0 ] && status=$rc
+else
+    say "benchmark: no PyTorch with CUDA here, so no twins on the GPU (benchmarks/models.py --device cuda)"
+fi
 
 say "benchmark: benchmarks/gpu.py --device cuda --out $OUT/gpu.md"
 timeout "$BENCH_TIMEOUT" "$PYTHON" benchmarks/gpu.py --device cuda --out "$OUT/gpu.md"

@@ -1,6 +1,7 @@
 """Every registered model's training step beside the same network in PyTorch CPU, checked, then timed.
 
     python benchmarks/models.py [--threads 1] [--models nade,pixelcnn] [--rounds 5] [--markdown] [--size 28]
+    python benchmarks/models.py --device cuda [--no-check]      # both sides on one GPU
 
 One row per registered model (two for PixelRNN: row_lstm and diagonal_bilstm), each at
 its default options and default batch size, on 8x8 images:
@@ -46,6 +47,13 @@ Where a row needs a word:
 - the learning-rate schedules are left out on the torch side: they change the
   values of the updates, not the work of a step.
 ``--markdown`` prints the table as Markdown for the README.
+
+``--device cuda`` (or cuda:N) times both sides on that GPU: tinygen on CuPy, the twin on
+PyTorch's CUDA, the same float32 weights and batch moved there after the check (which
+stays on the CPU in float64: it is about the networks being the same), each step's time
+taken with the device synchronised after it, PyTorch's TF32 off (CuPy's cuBLAS does not
+use it either). The minor page faults are the host's. ``--no-check`` skips the float64
+check (a GPU session's minutes are few; the check is the same on every machine).
 """
 import argparse
 import os
@@ -361,7 +369,7 @@ def text2image_step(torch, model, twin, opts, batch):
         D.requires_grad_(False)
         phi = D.encode(tokens, lengths)
         loss_g = F.softplus(-D(G(noise((n, nd)).to(x.dtype), phi), phi)).mean()
-        first, second = (torch.from_numpy(i) for i in interpolation_pairs(n, noise.host()))
+        first, second = (torch.from_numpy(i).to(x.device) for i in interpolation_pairs(n, noise.host()))
         phi_int = BETA * phi[first] + (1 - BETA) * phi[second]
         a_i = D(G(noise((first.shape[0], nd)).to(x.dtype), phi_int), phi_int)
         descend(opts["generator"], loss_g + model.interp_weight * F.softplus(-a_i).mean())
@@ -529,8 +537,9 @@ IMAGE_SIDE = [8]                  # --size: the side of the square images every 
 PREPARE = {"progan": grown}       # a model put in the state it is timed in, before the weights are copied
 
 
-def build_pair(torch, row, dtype, check):
-    """(model, batch for train_step, twin, matched pairs, the twin's step(noise))."""
+def build_pair(torch, row, dtype, check, device=None):
+    """(model, batch for train_step, twin, matched pairs, the twin's step(noise)); with ``device``
+    (a ``Device``) both networks and the batch's images moved there after the weights are copied."""
     name, options, make_step, make_batch = ROWS[row]
     options = dict(options)
     if IMAGE_SIDE[0] != 8:
@@ -546,12 +555,17 @@ def build_pair(torch, row, dtype, check):
         twin.double()
     pairs = matched_parameters(model, twin)
     copy_weights(torch, pairs)
+    ours_at, theirs_at = ("cpu", "cpu") if device is None else (device.tinygen, device.torch)
+    if device is not None:
+        model.to(ours_at)
+        twin.to(theirs_at)
     x = make_batch(model.image_shape, model.default_batch_size, dtype)
+    # images go to the device; token ids and lengths stay on the host on both sides (host-side bookkeeping)
     if isinstance(x, tuple):
-        ours = tuple(tinygen.tensor(a) if a.dtype.kind == "f" else a for a in x)
-        theirs = tuple(torch.from_numpy(a) for a in x)
+        ours = tuple(tinygen.tensor(a, device=ours_at) if a.dtype.kind == "f" else a for a in x)
+        theirs = tuple(torch.from_numpy(a).to(theirs_at) if a.dtype.kind == "f" else torch.from_numpy(a) for a in x)
     else:
-        ours, theirs = tinygen.tensor(x), torch.from_numpy(x)
+        ours, theirs = tinygen.tensor(x, device=ours_at), torch.from_numpy(x).to(theirs_at)
     step = make_step(torch, model, twin, mirror_optimizers(torch, model, pairs), theirs)
     return model, ours, twin, pairs, step
 
@@ -579,11 +593,14 @@ def check_gradients(torch, row):
 
 
 # --- timing -------------------------------------------------------------------------------------------
-def timed_steps(fn, count):
+def timed_steps(fn, count, sync=None):
+    """Seconds of each of ``count`` calls of fn, the device synchronised after each (``sync``)."""
     times = []
     for _ in range(count):
         t0 = time.perf_counter()
         fn()
+        if sync is not None:
+            sync()
         times.append(time.perf_counter() - t0)
     return times
 
@@ -591,24 +608,25 @@ def timed_steps(fn, count):
 SETTLE = [0.0]   # seconds of rest before each side's round (main: with more than one thread)
 
 
-def alternate(ours, theirs, rounds, round_time=0.25):
+def alternate(ours, theirs, rounds, round_time=0.25, syncs=(None, None)):
     """(median s/step of ours, of theirs, minor page faults per step of ours, 10th percentile of
     ours, of theirs), the two alternating. On a shared machine whose speed changes by a fifth
     from one minute to the next, the 10th percentiles (each side's steps when the machine was
     at its fastest) move less than the medians. With several threads each side rests
     ``SETTLE`` seconds first: both libraries' idle worker threads spin for a while after their
     last call (OpenBLAS's about 0.1 s), and on a 2-core machine the spinning pool of the side
-    that just ran took a core from the first steps of the other."""
-    warm = [timed_steps(f, 2)[-1] for f in (ours, theirs)]
+    that just ran took a core from the first steps of the other. ``syncs``: each side's device
+    synchronisation, run inside each step's time (None on the CPU)."""
+    warm = [timed_steps(f, 2, sync)[-1] for f, sync in zip((ours, theirs), syncs)]
     counts = [max(3, min(200, int(round_time / max(t, 1e-6)))) for t in warm]
     t_ours, t_theirs, faults = [], [], 0
     for _ in range(rounds):
         time.sleep(SETTLE[0])
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        t_ours += timed_steps(ours, counts[0])
+        t_ours += timed_steps(ours, counts[0], syncs[0])
         faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
         time.sleep(SETTLE[0])
-        t_theirs += timed_steps(theirs, counts[1])
+        t_theirs += timed_steps(theirs, counts[1], syncs[1])
     return (float(np.median(t_ours)), float(np.median(t_theirs)), faults / len(t_ours),
             float(np.percentile(t_ours, 10)), float(np.percentile(t_theirs, 10)))
 
@@ -624,16 +642,45 @@ class Repeated:
             self.fn(self.arg)
 
 
-def time_row(torch, row, rounds):
-    """(batch, s per train_step of tinygen, of the twin, minor faults per tinygen train_step), float32."""
+def time_row(torch, row, rounds, device=None):
+    """(batch, s per train_step of tinygen, of the twin, minor faults per tinygen train_step, the ratio
+    of the 10th percentiles), float32, on the CPU or on ``device`` (a ``Device``)."""
     import _twins
-    model, batch, twin, pairs, step = build_pair(torch, row, np.float32, check=False)
+    model, batch, twin, pairs, step = build_pair(torch, row, np.float32, check=False, device=device)
     model.train()
     twin.train()
     calls = getattr(model, "n_critic", 1)
-    t_ours, t_theirs, faults, p_ours, p_theirs = alternate(Repeated(model.train_step, batch, calls),
-                                                           Repeated(step, _twins.TorchNoise(), calls), rounds)
+    syncs, at = ((None, None), "cpu") if device is None else (device.syncs, device.torch)
+    # the twin's draws where its network is (not torch.set_default_device: its mode slows every op)
+    t_ours, t_theirs, faults, p_ours, p_theirs = alternate(
+        Repeated(model.train_step, batch, calls), Repeated(step, _twins.TorchNoise(at), calls), rounds, syncs=syncs)
     return model.default_batch_size, t_ours / calls, t_theirs / calls, faults / calls, p_ours / p_theirs
+
+
+class Device:
+    """A GPU for both sides (``--device cuda``): tinygen's name for it, PyTorch's, each side's
+    synchronisation and a line about it; exits with status 2, in one line, where either side has none.
+    TF32 is switched off in PyTorch, so that both sides multiply in IEEE float32 (CuPy's cuBLAS
+    does unless told otherwise)."""
+
+    def __init__(self, torch, name):
+        try:
+            self.tinygen = tinygen.backend.normalize_device(name)
+        except (RuntimeError, ValueError) as error:
+            raise SystemExit(f"benchmarks/models.py: {error}") from None
+        import cupy
+        index = 0 if self.tinygen == "cuda" else int(self.tinygen[5:])
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            print(f"benchmarks/models.py: PyTorch {torch.__version__} sees no {self.tinygen}", file=sys.stderr)
+            raise SystemExit(2)
+        cupy.cuda.Device(index).use()
+        torch.cuda.set_device(index)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        self.torch = torch.device("cuda", index)
+        self.syncs = (cupy.cuda.Device(index).synchronize, torch.cuda.synchronize)
+        self.about = (f"{torch.cuda.get_device_name(index)}; CuPy {cupy.__version__}, "
+                      f"CUDA runtime {cupy.cuda.runtime.runtimeGetVersion()}; cuDNN {torch.backends.cudnn.version()}")
 
 
 # --- the command line ---------------------------------------------------------------------------------
@@ -645,6 +692,11 @@ def parse_args():
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--size", type=int, default=8,
                         help="image side (default 8, the digits); e.g. --size 28 --models nade,pixelcnn,pixelrnn")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default) or cuda / cuda:N: both sides' steps timed on that GPU (the "
+                             "gradient check stays on the CPU, in float64)")
+    parser.add_argument("--no-check", action="store_true",
+                        help="time only, without the float64 gradient check (already passed on the CPU)")
     return parser.parse_args()
 
 
@@ -674,26 +726,37 @@ def main():
     if args.threads:
         limit_threads(args.threads, torch)
     SETTLE[0] = 0.3 if (args.threads or os.cpu_count()) > 1 else 0.0
+    device = None if args.device == "cpu" else Device(torch, args.device)
     table, ratios, fast_ratios, failed = [], [], [], []
     rate_before = gemm_rate()
     for row in selected_rows(args.models):
+        rel = None
+        if not args.no_check:
+            try:
+                rel, loss_ours, loss_theirs = check_gradients(torch, row)
+            except Exception as e:              # a twin that does not match: reported, not timed
+                failed.append(f"{row} ({type(e).__name__}: {e})")
+                continue
+            print(f"{row}: first-step gradients max rel diff {rel:.2e} (loss {loss_ours:.10g} vs "
+                  f"{loss_theirs:.10g})", file=sys.stderr)
+            if not rel <= TOLERANCE:
+                failed.append(f"{row} (rel {rel:.2e})")
+                continue
         try:
-            rel, loss_ours, loss_theirs = check_gradients(torch, row)
-        except Exception as e:              # a twin that does not match: reported, not timed
-            failed.append(f"{row} ({type(e).__name__}: {e})")
+            batch, t_ours, t_theirs, faults, fast_ratio = time_row(torch, row, args.rounds, device)
+        except Exception as e:                  # on a GPU: a row whose step fails is named, the rest go on
+            if device is None:
+                raise
+            failed.append(f"{row} (timing on {args.device}: {type(e).__name__}: {e})")
             continue
-        print(f"{row}: first-step gradients max rel diff {rel:.2e} (loss {loss_ours:.10g} vs {loss_theirs:.10g})",
-              file=sys.stderr)
-        if not rel <= TOLERANCE:
-            failed.append(f"{row} (rel {rel:.2e})")
-            continue
-        batch, t_ours, t_theirs, faults, fast_ratio = time_row(torch, row, args.rounds)
         ratios.append(t_ours / t_theirs)
         fast_ratios.append(fast_ratio)
         table.append([row, batch, f"{t_ours * 1e3:.2f}", f"{t_theirs * 1e3:.2f}", f"{t_ours / t_theirs:.2f}",
-                      f"{fast_ratio:.2f}", f"{faults:.0f}", f"{rel:.1e}"])
+                      f"{fast_ratio:.2f}", f"{faults:.0f}", "-" if rel is None else f"{rel:.1e}"])
     covered = {ROWS[r][0] for r in ROWS}
-    print(f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores; numpy {np.__version__} ({blas_kernels()}); "
+    where = (f"{args.threads or os.cpu_count()} thread(s) on {os.cpu_count()} cores" if device is None
+             else f"both sides on {args.device} ({device.about})")
+    print(f"{where}; numpy {np.__version__} ({blas_kernels()}); "
           f"torch {torch.__version__}; {args.size}x{args.size} images; float32 steps, gradients checked in float64; "
           f"float32 GEMM (2048 square) {rate_before / 1e9:.0f} GFLOP/s before the rows, {gemm_rate() / 1e9:.0f} after")
     headers = ["model", "batch", "tinygen ms/step", "pytorch ms/step", "ratio", "ratio of p10",
@@ -703,7 +766,7 @@ def main():
         print(f"median ratio {float(np.median(ratios)):.2f} over {len(ratios)} rows "
               f"(of the 10th percentiles: {float(np.median(fast_ratios)):.2f})")
     if failed:
-        print("left out, gradients differ: " + ", ".join(failed))
+        print("left out: " + ", ".join(failed))
     missing = [m for m in tinygen.models.registered() if m not in covered]
     if missing and args.models is None:
         print("no twin yet: " + ", ".join(missing))
