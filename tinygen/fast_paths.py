@@ -41,7 +41,8 @@ it replaces:
                           (``functional/_conv_blocks.py``), and dense 3x3 convolutions at
                           stride 1 by Winograd's F(4x4, 3x3) or F(2x2, 3x3), 36 or 16
                           GEMMs over transformed tiles, and 4x4 kernels at stride 2 as 2x2
-                          ones over 2x2 blocks of pixels by F(4x4, 2x2)
+                          ones over 2x2 blocks of pixels by F(4x4, 2x2) or F(5x5, 2x2),
+                          the transforms' wide products by cache-sized runs of columns
                           (``functional/_conv_winograd.py``, ``_conv_strided.py``; to
                           rounding: about 2e-6 of the largest output in float32); off, every
                           convolution takes the channels-first im2col / col2im of the
