@@ -22,8 +22,9 @@ A small matrix times a wide one, ``a @ b`` for a (p, q) of a few rows and column
 N in the hundreds of thousands (Winograd's transforms, ``_conv_winograd``): OpenBLAS packs and
 streams the whole width at once, and the product runs from main memory; cut into runs of
 ``WIDE_RUN`` columns, each run's operands stay in the cache (measured, float32: (5, 5) @ (5, 131072)
-0.24 -> 0.16 ms, (4, 6) @ (6, 524288) 0.83 -> 0.46, (6, 6) @ (6, 32768) 0.065 -> 0.052). Each
-output number is the same dot product of q terms either way: bit for bit.
+0.24 -> 0.16 ms, (4, 6) @ (6, 524288) 0.83 -> 0.46, (6, 6) @ (6, 65536) 0.13 -> 0.09; at 32768
+columns and below, one product is as fast). Each output number is the same dot product of q
+terms either way: bit for bit.
 
 The first two call the BLAS NumPy itself runs (the OpenBLAS its wheels ship,
 ``numpy.libs/libscipy_openblas64_*``) through ``ctypes``: the same library, so the same
@@ -174,10 +175,10 @@ def wide_matmul(a, b, out=None):
     """a @ b (NumPy's ``matmul``, into ``out`` if given) for a 2-D a and b (..., q, N), b's columns
     taken ``WIDE_RUN`` at a time when there are more than ``WIDE_MIN`` (above)."""
     n = b.shape[-1]
-    if out is None:
-        out = np.empty(np.broadcast_shapes(b.shape[:-2]) + (a.shape[0], n), dtype=np.result_type(a, b))
     if n <= WIDE_MIN or not fast_paths.enabled() or type(b) is not np.ndarray:
         return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty(b.shape[:-2] + (a.shape[0], n), dtype=np.result_type(a, b))
     for start in range(0, n, WIDE_RUN):
         np.matmul(a, b[..., start:start + WIDE_RUN], out=out[..., start:start + WIDE_RUN])
     return out
