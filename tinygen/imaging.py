@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from .autograd.tensor import Tensor
-from .serialization import atomic_write
+from .atomic_files import atomic_write
 
 
 def make_grid(images, nrow=8, padding=1, scale=1, pad_value=0.5):

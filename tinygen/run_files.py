@@ -43,6 +43,7 @@ import os
 import numpy as np
 
 from . import serialization
+from .atomic_files import atomic_write
 from .autograd.tensor import Tensor
 from .imaging import save_array, save_grid, save_line_plot, save_scatter
 from .nn.module import LoadStateDictError
@@ -56,7 +57,7 @@ MAX_EXAMPLE_VALUES = 2**24   # values per example a checkpoint's data shape may 
 
 def write_text(path, text):
     """Write a text file atomically: a uniquely named temporary file in the same folder, then a rename."""
-    serialization.atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def json_text(value):

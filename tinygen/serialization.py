@@ -30,7 +30,7 @@ Layout of the archive
 
 Writing is atomic: the archive goes to a temporary file with a unique name in
 the target folder, is flushed and ``fsync``-ed, then renamed over ``path`` with
-``os.replace``. A crash mid-save leaves the previous checkpoint intact, never a
+``os.replace`` (``atomic_files``). A crash mid-save leaves the previous checkpoint intact, never a
 half-written one, and an existing file keeps its permission bits.
 
 Reading is bounded
@@ -47,11 +47,12 @@ caller can refuse a file of the wrong model or of absurd shapes cheaply.
 import json
 import math
 import os
-import tempfile
 import zipfile
 from collections import namedtuple
 
 import numpy as np
+
+from .atomic_files import atomic_write
 
 FORMAT = "tinygen-checkpoint"
 VERSION = 1
@@ -205,44 +206,6 @@ def save(state, path, compress=False):
     atomic_write(path, lambda f: _write_npz(f, members, compress), durable=True)
 
 
-def atomic_write(path, write, durable=False):
-    """Write the file ``path`` through ``write(f)`` (f: a binary file), so that no reader and no
-    crash ever sees it half-written: a uniquely named temporary file in the same folder, then a
-    rename. ``durable`` also syncs the bytes and the folder to disk (checkpoints)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    # The temporary file sits in the target folder: os.replace is atomic only
-    # within one file system, and a leading dot keeps it out of directory listings.
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        os.fchmod(fd, file_mode(path))   # mkstemp makes 0600; keep the old file's mode
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())  # the bytes are on disk before the name points at them
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)   # a full disk must not leave a half-written temporary behind
-        except OSError:
-            pass
-        raise
-    if durable:
-        _fsync_folder(folder)
-
-
-def file_mode(path):
-    """The permission bits a file written at ``path`` should get: the existing file's, or the umask's."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        mask = os.umask(0)   # reading the umask means setting it; put it straight back
-        os.umask(mask)
-        return 0o666 & ~mask
-
-
 def _write_npz(f, members, compress):
     """Write ``members`` (name -> array) as an .npz archive: a zip of ``name.npy`` files.
 
@@ -255,20 +218,6 @@ def _write_npz(f, members, compress):
         for name, array in members.items():
             with archive.open(name + ".npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-
-
-def _fsync_folder(folder):
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --- load --------------------------------------------------------------------
