@@ -55,7 +55,7 @@ Off, each op runs its reference: the same arithmetic where only the route differ
 otherwise the same formula summed or rounded in another order (equal to about 1e-6
 relative in float32), and for Winograd's convolutions the same sums by other
 arithmetic (about 2e-6 of the largest output in float32, 1e-14 in float64);
-``tests/test_fast_paths.py`` checks every one.
+``tests/fast_paths/`` checks every one.
 
 Switch them all off with ``TINYGEN_FAST_PATHS=0`` in the environment, with
 ``set_enabled(False)``, or for a block with ``with reference_paths(): ...``.
