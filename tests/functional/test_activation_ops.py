@@ -63,7 +63,8 @@ def test_activations_are_stable_at_large_inputs():
 
 
 def _sigmoid_as_written(x):
-    return np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x)))
+    wide = x.astype(np.promote_types(x.dtype, np.float32))     # float16 is computed in float32
+    return (1 / (1 + np.exp(-wide))).astype(x.dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
@@ -84,6 +85,25 @@ def test_the_in_place_sigmoid_is_its_formula_bit_for_bit(dtype):
         np.testing.assert_array_equal(got, expected)
         assert not np.shares_memory(got, x)
         np.testing.assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize("dtype,bound", [(np.float16, 5e-4), (np.float32, 2.5e-7), (np.float64, 5e-16)])
+def test_the_sigmoid_is_right_to_its_last_bits_and_0_past_the_range(dtype, bound):
+    """Relative error against the formula in long double over the whole range (where s is a normal
+    number); past the range's end (where e^-x overflows) exactly 0."""
+    from tinygen.functional.elementwise import sigmoid_array
+    end = {np.float16: 11.0, np.float32: 88.0, np.float64: 700.0}[dtype]
+    x = np.linspace(-end, end, 20001).astype(dtype)
+    wide = np.longdouble(x)
+    exact = 1 / (1 + np.exp(-wide))
+    got = sigmoid_array(x)
+    if dtype == np.float16:       # float16's subnormals: compare where s is a normal number
+        keep = exact > np.finfo(np.float16).tiny
+        x, got, exact = x[keep], got[keep], exact[keep]
+    assert got.dtype == dtype
+    assert np.max(np.abs(got - exact) / exact) <= bound
+    past = {np.float16: -100.0, np.float32: -100.0, np.float64: -800.0}[dtype]   # float16 runs in float32
+    assert sigmoid_array(np.array([past, -np.inf], dtype)).tolist() == [0.0, 0.0]
 
 
 def test_relu_gradient_at_zero_is_zero():
