@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import tinygen.functional as F
 import tinygen.functional._conv_arrays as arrays_module
+from tinygen import fast_paths
 from tinygen.autograd import Tensor, grad
 
 from strategies import fast
@@ -69,10 +70,11 @@ LAYOUTS = ["nchw", "nhwc", "cnhw", "cropped"]
 
 
 @pytest.mark.parametrize("transposed", [False, True])
-@pytest.mark.parametrize("channels", [(2, 9), (9, 2), (9, 10)])
+@pytest.mark.parametrize("channels", [(2, 9), (9, 2), (9, 10), (5, 9), (9, 5)])
 def test_results_do_not_depend_on_memory_order(transposed, channels):
     """Around CHANNELS_LAST_MIN (8), where the layouts meet: every input order, same numbers;
-    and the bias gradient (one array pass without a graph, a Sum op under create_graph) alike."""
+    and the bias gradient (one array pass without a graph, a Sum op under create_graph) alike.
+    5 channels with the 2-wide kernels below take the small outputs' channels-last layout."""
     rng = np.random.default_rng(sum(channels))
     c_in, c_out = channels
     x, b = rng.standard_normal((2, c_in, 6, 5)), rng.standard_normal(c_out)
@@ -96,6 +98,19 @@ def test_results_do_not_depend_on_memory_order(transposed, channels):
                 first = grads
             for a, f in zip(grads, first):
                 np.testing.assert_allclose(a, f, rtol=1e-12, atol=1e-12)
+
+
+def test_the_layout_rule_by_channels_and_by_patch_rows_of_small_outputs():
+    """Channels last from CHANNELS_LAST_MIN channels; below, where the output has at most
+    SMALL_OUTPUT pixels an image and a patch row (kw C numbers) is at least CHANNELS_LAST_MIN long."""
+    a = np.zeros(1, dtype=np.float32)
+    rule = arrays_module._channels_last
+    assert rule(a, 8) and rule(a, 8, 1, 10 ** 6) and not rule(a, 7)
+    assert rule(a, 5, 7, 64) and rule(a, 2, 4, 16) and rule(a, 4, 2, 64)     # StarGAN's 7x7 at 8x8: 35
+    assert not rule(a, 5, 7, 65) and not rule(a, 5, 7, 196) and not rule(a, 1, 7, 64) and not rule(a, 2, 3, 64)
+    assert not rule(a, 5, 7, None)
+    with fast_paths.reference_paths():
+        assert not rule(a, 5, 7, 64) and not rule(a, 64)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

@@ -76,7 +76,7 @@ class Conv2d(Function):
         (h, wd), (kh, kw) = x.shape[2:], w.shape[2:]
         # rows a strided conv skipped at the bottom/right edge: its adjoint must restore them
         self.output_padding = ((h + 2 * padding[0] - kh) % stride[0], (wd + 2 * padding[1] - kw) % stride[1])
-        self.last = _channels_last(x, x.shape[1])
+        self.last = _channels_last(x, x.shape[1], kw, y.shape[2] * y.shape[3])
         return y
 
     def backward(self, g):
@@ -87,7 +87,8 @@ class Conv2d(Function):
         gx = conv_transpose2d(g, w, stride=self.stride, padding=self.padding,
                               output_padding=self.output_padding) if need[0] else None
         # patches laid out for the other layout (fast paths switched since forward) are not reused
-        cols = self.cols if _channels_last(x.data, x.shape[1]) == self.last else None
+        same = _channels_last(x.data, x.shape[1], w.shape[3], g.shape[2] * g.shape[3]) == self.last
+        cols = self.cols if same else None
         gw = Conv2dGradWeight.apply(x, g, kernel_size=w.shape[2:], stride=self.stride,
                                     padding=self.padding, cols=cols) if need[1] else None
         if len(self.inputs) == 2:
@@ -115,8 +116,8 @@ class ConvTranspose2d(Function):
         need = self.needs_input_grad
         kernel = w.shape[2:]
         # both gradients are convolutions of g with the same kernel: share its patches
-        cols = _patches(g.data, *kernel, *self.stride, *self.padding, _channels_last(g.data, g.shape[1]),
-                        w.data) if need[0] and need[1] else None
+        last = _channels_last(g.data, g.shape[1], kernel[1], x.shape[2] * x.shape[3])
+        cols = _patches(g.data, *kernel, *self.stride, *self.padding, last, w.data) if need[0] and need[1] else None
         gx = Conv2d.apply(g, w, stride=self.stride, padding=self.padding, cols=cols) if need[0] else None
         # y = conv2d's adjoint at w applied to x, so <y, g> = <x, conv2d(g, w)>: g plays the input
         gw = Conv2dGradWeight.apply(g, x, kernel_size=kernel, stride=self.stride, padding=self.padding,
