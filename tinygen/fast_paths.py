@@ -27,7 +27,8 @@ it replaces:
     MMD kernels           the kernel summed over its length scales as one op, not two or
                           three ops per scale (``metrics/_kernel_sums.py``)
     conv layouts          NumPy convolutions from ``CHANNELS_LAST_MIN`` channels on in
-                          channels-last memory (with fewer input channels, an image,
+                          channels-last memory (and small outputs whose patch rows,
+                          kw C numbers, are that long; with fewer input channels, an image,
                           the output still stored channels-last), and the input
                           gradient by stride phases without col2im, and 1x1
                           convolutions with no im2col at all, large channels-first

@@ -8,9 +8,10 @@ long side of the matrix), and the copies around it move long contiguous runs:
   - channels first, the contract above: cols stored K-major, y produced as
     channel-major (C, N, H, W) memory. Always used on a GPU, where im2col and
     col2im are tinygen's CUDA kernels (``tinygen.cuda``) and the GEMMs CuPy's.
-  - channels last, NumPy from ``CHANNELS_LAST_MIN`` input channels on: the same
-    products with K ordered (i, j, c) and images in NHWC memory, so a patch row
-    is kw C contiguous numbers (see ``_im2col_last``, ``_col2im_last``).
+  - channels last, NumPy from ``CHANNELS_LAST_MIN`` input channels on (and below it
+    where the output is small and a patch row is that long): the same products with K
+    ordered (i, j, c) and images in NHWC memory, so a patch row is kw C contiguous
+    numbers (see ``_im2col_last``, ``_col2im_last``).
 
 A 1x1 convolution with stride 1 and no padding skips im2col and col2im: its patch
 matrix is the pixel matrix itself (``_pointwise``). Other stride-1 convolutions in the
@@ -204,24 +205,21 @@ def col2im(cols, x_shape, kh, kw, sh, sw, ph, pw):
 # Two layouts, picked by the channel count C of the conv's input side:
 #   channels first (the im2col contract, K = (c, i, j); on the GPU always): matrices
 #     stored transposed, so conv2d's output is channel-major (C, N, H, W) memory;
-#   channels last (NumPy with C >= CHANNELS_LAST_MIN, K = (i, j, c)): matrices stored
-#     row-major, so images are NHWC memory. Its copies move runs of C or more numbers
+#   channels last (NumPy with C >= CHANNELS_LAST_MIN, or small outputs with kw C >= it; K = (i, j, c)):
+#     matrices stored row-major, so images are NHWC memory. Its copies move runs of C or more numbers
 #     where channels-first moves runs of Wo, and its GEMMs have the long side first,
 #     which OpenBLAS runs faster (measured: benchmarks/conv.py).
 # NumPy's matmul reads either memory order without a copy; every step accepts
 # any strides, and an image already in the right memory order is not copied.
 
 CHANNELS_LAST_MIN = 8
-# ... and below it where the output is small (an 8x8 image's) and a patch row, kw C numbers, is at
-# least as long: StarGAN's first layer, 7x7 over 5 channels (the image and 4 attributes) at 8x8,
-# 1.63 -> 1.40 ms forward and both gradients (its step 0.97 of its time); at 14x14 and above the
-# channels-first runs of Wo numbers are as long, and channels-last was up to 1.4x slower there.
+# ... and where the output is small (8x8) and a patch row of kw C numbers is as long: StarGAN's 7x7 over
+# 5 channels, 1.63 -> 1.40 ms forward and both gradients (from 14x14 on it was up to 1.4x slower there)
 SMALL_OUTPUT = 64
 
 
 def _channels_last(a, channels, kw=1, out_pixels=None):
-    """True for the channels-last layout (above): a conv of ``channels`` input channels and a kernel
-    ``kw`` wide whose output has ``out_pixels`` pixels an image (None: the rule by channels alone)."""
+    """The layout rule above, for a kernel kw wide whose output has out_pixels pixels an image."""
     if backend.get_array_module(a) is not np or not fast_paths.enabled():
         return False
     small = out_pixels is not None and out_pixels <= SMALL_OUTPUT
