@@ -274,10 +274,18 @@ def test_toy_data_models_train_on_points_and_refuse_images(tmp_path):
 
 # --- Ctrl-C -------------------------------------------------------------------------
 
+def _sigint_as_at_a_terminal():
+    # a Ctrl-C reaches a terminal's foreground job; a shell's background job (a CI script's `cmd &`)
+    # inherits SIGINT ignored, which the run rightly keeps (test_cli_safety), so the child starts from
+    # the terminal's default whatever the test runner's own disposition
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigint_stops_after_the_step_and_leaves_a_loadable_checkpoint(tmp_path):
     proc = subprocess.Popen(TINYGEN + ["train", "bernoulli", "--steps", str(10**9), "--log-every", "500",
                                        "--out", "run"],
-                            cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_as_at_a_terminal)
     try:
         first = proc.stdout.readline()    # printed once the SIGINT handler is in place
         assert first.startswith("training bernoulli"), first

@@ -21,7 +21,7 @@ import pytest
 
 import tinygen
 
-from test_cli import TINYGEN, _check_usage_error, cli, env
+from test_cli import TINYGEN, _check_usage_error, _sigint_as_at_a_terminal, cli, env
 
 
 def _strict_json(path):
@@ -145,7 +145,8 @@ def test_a_real_sigint_soon_after_the_start_gives_one_line(tmp_path, delay):
     """`import tinygen` loads nothing until asked, so the command line's own handling is in place
     a few milliseconds after Python starts; a Ctrl-C while NumPy and the models load is one line."""
     p = subprocess.Popen(TINYGEN + ["train", "bernoulli", "--steps", "1", "--out", str(tmp_path / "run")],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
+                         preexec_fn=_sigint_as_at_a_terminal)
     time.sleep(delay)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
