@@ -18,6 +18,7 @@ import emulator
 import tinygen
 import tinygen.functional as F
 import tinygen.functional._conv_arrays as arrays_module
+import tinygen.functional._conv_im2col as im2col_module
 import tinygen.functional._scan_arrays as recurrent   # the cell on arrays
 from kernel_reference import DTYPES, cell_tolerance
 from tinygen.cuda import Kernels
@@ -70,8 +71,8 @@ def test_conv_through_the_kernels_matches_the_numpy_path(monkeypatch, n, c, o, h
     with monkeypatch.context() as m:
         m.setattr(arrays_module, "CHANNELS_LAST_MIN", 10 ** 9)   # the GPU's layout: channels first
         m.setattr(arrays_module, "_pointwise", lambda *args: False)   # and im2col even for 1x1
-        m.setattr(arrays_module, "_im2col", counted(kern.im2col))
-        m.setattr(arrays_module, "_col2im", counted(kern.col2im))
+        m.setattr(im2col_module, "_im2col", counted(kern.im2col))
+        m.setattr(im2col_module, "_col2im", counted(kern.col2im))
         got = conv_grads(x, weight, stride, padding, transposed)
     assert kern.im2col in calls and kern.col2im in calls   # the emulated kernels really ran
     rtol, atol = CONV_TOLERANCES[dtype]
@@ -115,6 +116,6 @@ def test_float64_gradcheck_through_the_kernels(monkeypatch, transposed):
     op = F.conv_transpose2d if transposed else F.conv2d
     kern = kernels("random")
     monkeypatch.setattr(arrays_module, "CHANNELS_LAST_MIN", 10 ** 9)
-    monkeypatch.setattr(arrays_module, "_im2col", kern.im2col)
-    monkeypatch.setattr(arrays_module, "_col2im", kern.col2im)
+    monkeypatch.setattr(im2col_module, "_im2col", kern.im2col)
+    monkeypatch.setattr(im2col_module, "_col2im", kern.col2im)
     assert gradcheck(lambda x, w: op(x, w, stride=(2, 1), padding=1), (x, w), atol=1e-8, rtol=1e-6)

@@ -163,7 +163,7 @@ def test_patch_blocks_multiply_as_the_whole_patch_matrix(data):
     rectangular images, kernels, strides and block sizes from one output row to several images;
     a strided a (g's pixel matrix read transposed) too; mismatched shapes named in the error."""
     from tinygen.functional import _conv_blocks
-    from tinygen.functional._conv_arrays import _patches_last
+    from tinygen.functional._conv_im2col import _patches_last
     n, hp, wp, c = (data.draw(st.integers(1, k)) for k in (4, 9, 8, 5))
     kh, kw = data.draw(st.integers(1, hp)), data.draw(st.integers(1, wp))
     sh, sw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))

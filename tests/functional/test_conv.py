@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import tinygen.functional as F
 import tinygen.functional._conv_arrays as arrays_module
+import tinygen.functional._conv_im2col as im2col_module
 import tinygen.functional._conv_frames as frames_module
 import tinygen.functional.conv as conv_module
 from tinygen import backend
@@ -131,7 +132,7 @@ def test_im2col_layout_is_the_contract(case):
     """cols[n, c kh kw + i kw + j, oh Wo + ow] = xp[n, c, oh sh + i, ow sw + j] (the CUDA kernels' contract)."""
     p, x, *_ = case
     (sh, sw), (ph, pw) = p.stride, p.padding
-    cols = arrays_module._im2col(x, p.kh, p.kw, sh, sw, ph, pw)
+    cols = im2col_module._im2col(x, p.kh, p.kw, sh, sw, ph, pw)
     ho, wo = p.output_shape[2:]
     assert cols.shape == (p.N, p.C_in * p.kh * p.kw, ho * wo)
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -152,16 +153,16 @@ def test_col2im_is_the_adjoint_of_im2col(case, seed):
     p, x, *_ = case
     k, s, pad = (p.kh, p.kw), p.stride, p.padding
     rng = np.random.default_rng(seed)
-    cols = arrays_module._im2col(x, *k, *s, *pad)
+    cols = im2col_module._im2col(x, *k, *s, *pad)
     c = rng.standard_normal(cols.shape)
-    back = arrays_module._col2im(c, x.shape, *k, *s, *pad)
+    back = im2col_module._col2im(c, x.shape, *k, *s, *pad)
     assert back.shape == x.shape
     np.testing.assert_allclose((cols * c).sum(), (x * back).sum(), rtol=1e-10, atol=1e-10)
     # channels last: im2col gives (N P, kh kw C), col2im takes one (N P, C) block per kernel offset
-    cols = arrays_module._im2col_last(x, *k, *s, *pad)
+    cols = im2col_module._im2col_last(x, *k, *s, *pad)
     c = rng.standard_normal(cols.shape)
     blocks = c.reshape(-1, p.kh * p.kw, p.C_in).transpose(1, 0, 2)
-    back = arrays_module._col2im_last(blocks, x.shape, *k, *s, *pad)
+    back = im2col_module._col2im_last(blocks, x.shape, *k, *s, *pad)
     np.testing.assert_allclose((cols * c).sum(), (x * back).sum(), rtol=1e-10, atol=1e-10)
 
 

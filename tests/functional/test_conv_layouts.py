@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import tinygen.functional as F
 import tinygen.functional._conv_arrays as arrays_module
+import tinygen.functional._conv_im2col as im2col_module
 from tinygen import fast_paths
 from tinygen.autograd import Tensor, grad
 
@@ -48,7 +49,7 @@ def test_input_gradient_by_phases_is_col2im(setting, seed):
     ours = arrays_module._input_grad_by_phases(g, w, x_shape, stride, padding)
     o = w_shape[0]
     cols = (w.reshape(o, -1).T @ g.transpose(1, 0, 2, 3).reshape(o, -1)).reshape(-1, g_shape[0], g_shape[2] * g_shape[3])
-    expected = arrays_module._col2im(cols.transpose(1, 0, 2), x_shape, *w_shape[2:], *stride, *padding)
+    expected = im2col_module._col2im(cols.transpose(1, 0, 2), x_shape, *w_shape[2:], *stride, *padding)
     assert ours.shape == x_shape
     np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)
 
@@ -117,7 +118,7 @@ def test_the_layout_rule_by_channels_and_by_patch_rows_of_small_outputs():
 def test_channels_last_copy_from_any_order(layout):
     a = np.random.default_rng(0).standard_normal((3, 11, 4, 5))
     dst = np.full((3, 4, 5, 11), np.nan)
-    arrays_module._copy_channels_last(dst, relaid(a, layout))
+    im2col_module._copy_channels_last(dst, relaid(a, layout))
     np.testing.assert_array_equal(dst, a.transpose(0, 2, 3, 1))
 
 
@@ -141,5 +142,5 @@ def test_input_gradient_by_phases_only_where_they_compute_little_beyond_the_outp
         ours = arrays_module._conv_input_grad(g, w, x_shape, (2, 2), (1, 1))
         assert [tuple(c) for c in calls] == ([x_shape] if phases else [])
         cols = (w.reshape(16, -1).T @ g.transpose(1, 0, 2, 3).reshape(16, -1)).reshape(-1, 3, h * h)
-        expected = arrays_module._col2im(cols.transpose(1, 0, 2), x_shape, 4, 4, 2, 2, 1, 1)
+        expected = im2col_module._col2im(cols.transpose(1, 0, 2), x_shape, 4, 4, 2, 2, 1, 1)
         np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)

@@ -49,8 +49,8 @@ from ..autograd.function import Function
 from .. import backend
 from .reduction import sum as _sum
 from ._base import check_same_dtype
-from ._conv_arrays import (_channels_last, _conv, _conv_input_grad, _conv_weight_grad, _copy_channels_last,
-                           _framed, _in_layout, _out_size, _patches)
+from ._conv_arrays import _channels_last, _conv, _conv_input_grad, _conv_weight_grad, _framed, _patches
+from ._conv_im2col import _copy_channels_last, _in_layout, _out_size
 
 
 # --- the three ops ----------------------------------------------------------
