@@ -18,7 +18,7 @@ import tinygen
 from tinygen import serialization
 from tinygen.data import IDXFormatError, read_idx, write_idx
 from tinygen.run_config import UsageError
-from tinygen.run_files import read_checkpoint
+from tinygen.run_checkpoint import read_checkpoint
 from tinygen.train import train
 
 

@@ -22,7 +22,7 @@ from tinygen import data as datasets, models, serialization
 from tinygen.__main__ import main
 from tinygen.models.bernoulli import BernoulliPixels
 from tinygen.run_config import UsageError, build_model, check_arguments, model_info, new_config
-from tinygen.run_files import read_checkpoint
+from tinygen.run_checkpoint import read_checkpoint
 from tinygen.run_folder import FolderLock
 from tinygen.run_stop import Diverged
 from tinygen.train import train

@@ -214,7 +214,8 @@ def cmd_sample(args):
     from tinygen.imaging import save_grid, save_scatter
     from tinygen.run_config import check_device, model_info
     from tinygen.run_data import load_data
-    from tinygen.run_files import grid_scale, read_checkpoint, restore_model
+    from tinygen.run_checkpoint import read_checkpoint, restore_model
+    from tinygen.run_files import grid_scale
     model_info(args.model)   # an unknown name says so, and lists the known ones
     device = check_device(args.device)
     out = _sample_file(args)
@@ -241,7 +242,8 @@ def cmd_eval(args):
     import tinygen
     from tinygen.run_config import check_device, model_info
     from tinygen.run_data import load_data
-    from tinygen.run_files import check_shape, json_text, read_checkpoint, restore_model
+    from tinygen.run_checkpoint import check_shape, read_checkpoint, restore_model
+    from tinygen.run_files import json_text
     from tinygen.train import evaluate
     model_info(args.model)
     device = check_device(args.device)

@@ -73,9 +73,9 @@ from . import backend, data as datasets, serialization
 from .run_config import (UsageError, build_model, check_arguments, check_batch_size, check_device, model_info,
                          new_config, positive, resumed_config)
 from .run_data import load_data
-from .run_files import (CHECKPOINT, LOG, LOSSES, METRICS, RUN_FORMAT, SAMPLES, LossHistory, RunLog,
-                        check_shape, load_state, plot_losses, read_checkpoint, save_pictures, save_samples,
-                        write_metrics)
+from .run_checkpoint import check_shape, load_state, read_checkpoint
+from .run_files import (CHECKPOINT, LOG, LOSSES, METRICS, RUN_FORMAT, SAMPLES, LossHistory, RunLog, plot_losses,
+                        save_pictures, save_samples, write_metrics)
 from .run_folder import FolderLock, check_out_folder, clear_run_files, run_files
 from .run_stop import StopOnSignal, check_finite
 

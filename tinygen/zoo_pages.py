@@ -34,7 +34,8 @@ import tinygen
 from . import data as datasets
 from .imaging import _font, _save_png, make_grid
 from .run_config import code_path, model_info
-from .run_files import CHECKPOINT, LOG, LOSSES, METRICS, SAMPLES, read_checkpoint, restore_model, write_text
+from .run_checkpoint import read_checkpoint, restore_model
+from .run_files import CHECKPOINT, LOG, LOSSES, METRICS, SAMPLES, write_text
 
 # run fields of a result, as opposed to the model's test metrics
 RUN_KEYS = {"model", "kind", "section", "data", "data_shape", "device", "seed", "batch_size", "options",

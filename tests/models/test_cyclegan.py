@@ -260,7 +260,8 @@ def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, capsys):
 # --- the run folder -------------------------------------------------------------------
 
 def _options_of(folder):
-    from tinygen.run_files import CHECKPOINT, read_checkpoint
+    from tinygen.run_checkpoint import read_checkpoint
+    from tinygen.run_files import CHECKPOINT
     return read_checkpoint(folder / CHECKPOINT)["config"]["options"]
 
 
